@@ -1,0 +1,1 @@
+"""Code shared by every hyenaflow Lambda (no torch, no heavy imports)."""

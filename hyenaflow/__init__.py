@@ -1,0 +1,1 @@
+"""hyenaflow: the local stack and the `hyenaflow` command line."""
