@@ -1,0 +1,38 @@
+"""The local stack: one moto server with HealthOmics emulation and SageMaker gap-fill.
+
+API (stable; the CLI, `make demo` and the e2e tests build on it)::
+
+    from hyenaflow.local import start_local_server
+
+    with start_local_server(workdir=Path(".local"), port=0) as aws:   # -> LocalAws
+        aws.endpoint_url        # "http://127.0.0.1:<port>" - one endpoint for every service
+        aws.region              # "us-east-1"
+        aws.account_id          # "123456789012" (moto's default account)
+        aws.env()               # AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, test credentials
+        aws.client("omics")     # boto3 client for this endpoint, inject_host_prefix=False
+        aws.subscribe(fn)       # fn(event) for every aws.omics / aws.sagemaker event emitted
+        aws.events.history      # those events, in order (full EventBridge envelopes)
+    # leaving the block (or aws.stop()) kills training/endpoint subprocesses, stops the server
+
+`start_local_server(workdir, port=0, host="127.0.0.1", region="us-east-1", serve_script=None,
+training_code_dir=None)`: `workdir` receives training-job and endpoint work dirs and logs
+(`workdir/sagemaker/training/<job>/training.log`, `workdir/sagemaker/endpoints/<name>/...`).
+`serve_script` is the inference server run for endpoints whose model has no `code/serve.py`
+(default: the repository's `endpoint/serve.py`); `training_code_dir` is the code run for
+training jobs without a `sagemaker_submit_directory` hyperparameter (default: `training_job/`).
+moto's state is process-global: each call resets it, one LocalAws per process at a time.
+
+Services: S3, EventBridge, SageMaker (+ sagemaker-runtime InvokeEndpoint), DynamoDB, SNS, SQS,
+SSM and everything else moto serves, plus HealthOmics sequence stores (`omics.py`).
+
+Events: aws.omics and aws.sagemaker events go through moto's `put_events` on the default bus,
+which delivers to rules' SQS (and log group / archive / event bus) targets; moto 5.2.5 raises
+NotImplementedError for Lambda targets, so route rules to SQS queues and run the Lambda from them.
+
+Test/demo hooks: `hyenaflow.local.omics.archive_read_sets(store_id, [read_set_ids])` archives
+read sets as HealthOmics does after 30 days unread.
+"""
+
+from hyenaflow.local.moto_server import LocalAws, start_local_server
+
+__all__ = ["LocalAws", "start_local_server"]
