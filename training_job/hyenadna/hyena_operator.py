@@ -1,0 +1,66 @@
+"""The Hyena operator: the attention-free token mixer of each HyenaDNA block.
+
+For order N (HyenaDNA uses N = 2):
+    x_0 .. x_{N-1}, v = ShortConv(Linear(u))            (N + 1 projections, depthwise causal conv)
+    for i = N-1 .. 1:  v = LongConv_i(v * x_i)          (implicit filters, FFT convolution)
+    y = Linear(v * x_0)
+Data-controlled gating (the products) and long implicit convolutions replace attention, at
+O(L log L) cost. Everything is causal: output t depends on inputs <= t only.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .configuration_hyenadna import HyenaDNAConfig
+from .fft_conv import fft_causal_conv
+from .implicit_filter import HyenaFilter
+
+
+class HyenaOperator(nn.Module):
+    """Hyena mixer (Poli et al. 2023, arXiv 2302.10866), with the reference's parameter names."""
+
+    def __init__(self, config: HyenaDNAConfig) -> None:
+        super().__init__()
+        self.d_model = config.d_model
+        self.order = config.hyena_order
+        inner_width = config.d_model * (config.hyena_order + 1)
+        self.in_proj = nn.Linear(config.d_model, inner_width)
+        self.out_proj = nn.Linear(config.d_model, config.d_model)
+        # Depthwise conv padded on both sides by kernel-1 and cut to the first L outputs = causal.
+        self.short_filter = nn.Conv1d(
+            inner_width,
+            inner_width,
+            config.short_filter_order,
+            padding=config.short_filter_order - 1,
+            groups=inner_width,
+        )
+        self.filter_fn = HyenaFilter(config)
+        self.dropout = nn.Dropout(config.hyena_dropout)
+
+    def forward(self, u: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """u: [B, L, d_model] -> [B, L, d_model].
+
+        keep: optional [B, 1, L] float mask, 0 at padding positions. Zeroing the inputs of both
+        convolutions there makes the outputs at real tokens independent of the padding, exactly
+        as if the sequence had not been padded (a causal conv sees zeros before the sequence).
+        """
+        length = u.shape[1]
+        z = self.in_proj(u).transpose(1, 2)  # [B, (N+1) D, L]
+        if keep is not None:
+            z = z * keep
+        z = self.short_filter(z)[..., :length]  # [B, (N+1) D, L]
+        *gates, v = z.split(self.d_model, dim=1)  # N gates x_i and v, each [B, D, L]
+
+        # All channels' filters in one pass: [(N-1) D, L] -> [N-1, D, L]
+        k = self.filter_fn(length).view(self.order - 1, self.d_model, length)
+        bias = self.filter_fn.bias.view(self.order - 1, self.d_model)
+        for o, x_i in enumerate(reversed(gates[1:])):
+            v = self.dropout(v * x_i)
+            if keep is not None:
+                v = v * keep
+            v = fft_causal_conv(v, k[o], bias[o])
+
+        y = (v * gates[0]).transpose(1, 2)  # [B, L, D]
+        return self.out_proj(y)
