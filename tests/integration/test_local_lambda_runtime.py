@@ -1,0 +1,238 @@
+"""The local Lambda runtime: template functions run in-process with Lambda's async semantics.
+
+A small template (written to disk per test) declares one probe function with an EventBridge
+rule, a schedule, Globals environment with Refs, and an on-failure destination; the probe
+handler is a real file under functions/ that records what it received.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from hyenaflow.local.stack import LocalStack, StackConfig
+
+PROBE_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    Default: local-test
+Globals:
+  Function:
+    Runtime: python3.11
+    CodeUri: functions/
+    Timeout: 30
+    Environment:
+      Variables:
+        STATE_TABLE: !Ref StateTable
+        ALERT_TOPIC_ARN: !Ref AlertTopic
+Resources:
+  StateTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+        - {AttributeName: sk, AttributeType: S}
+      KeySchema:
+        - {AttributeName: pk, KeyType: HASH}
+        - {AttributeName: sk, KeyType: RANGE}
+  AlertTopic:
+    Type: AWS::SNS::Topic
+  ProbeDeadLetterQueue:
+    Type: AWS::SQS::Queue
+  ProbeFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: probe.handler.lambda_handler
+      MemorySize: 256
+      Environment:
+        Variables:
+          PROBE_OUT: "@PROBE_OUT@"
+          STAGE_NAME: !Sub "${Stage}-${AWS::Region}"
+      EventInvokeConfig:
+        MaximumRetryAttempts: 2
+        DestinationConfig:
+          OnFailure:
+            Type: SQS
+            Destination: !GetAtt ProbeDeadLetterQueue.Arn
+      Events:
+        Probe:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              source: [hyenaflow.test]
+              detail-type: [Probe]
+        Nightly:
+          Type: Schedule
+          Properties:
+            Schedule: rate(1 day)
+"""
+
+PROBE_HANDLER = """\
+import json
+import os
+
+
+def lambda_handler(event, context):
+    record = {
+        "event": event,
+        "function_name": context.function_name,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "memory": context.memory_limit_in_mb,
+        "state_table": os.environ["STATE_TABLE"],
+        "alert_topic_arn": os.environ["ALERT_TOPIC_ARN"],
+        "stage_name": os.environ["STAGE_NAME"],
+        "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
+    }
+    with open(os.environ["PROBE_OUT"], "a") as out:
+        out.write(json.dumps(record) + "\\n")
+    print("probe handled", event.get("id"))
+    if event.get("detail", {}).get("fail"):
+        raise RuntimeError("probe asked to fail")
+    return {"ok": True}
+"""
+
+
+class PlainMoto:
+    """moto's own server with the interface LocalStack expects (no HealthOmics / SageMaker)."""
+
+    def __init__(
+        self, workdir: Path, port: int = 0, host: str = "127.0.0.1", region: str = "us-east-1"
+    ) -> None:
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+        self.region = region
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._server.start()
+        bound_host, bound_port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{bound_host}:{bound_port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+@pytest.fixture
+def probe_stack(tmp_path: Path):
+    (tmp_path / "functions" / "probe").mkdir(parents=True)
+    (tmp_path / "functions" / "probe" / "__init__.py").write_text("")
+    (tmp_path / "functions" / "probe" / "handler.py").write_text(PROBE_HANDLER)
+    probe_out = tmp_path / "probe.jsonl"
+    (tmp_path / "template.yaml").write_text(PROBE_TEMPLATE.replace("@PROBE_OUT@", str(probe_out)))
+    config = StackConfig(
+        workdir=tmp_path / "local",
+        template_path=tmp_path / "template.yaml",
+        start_server=PlainMoto,
+        upload_training_code=False,
+        retry_delays_s=(0.05, 0.05),
+    )
+    with LocalStack(config) as stack:
+        yield stack, probe_out
+
+
+def _records(probe_out: Path) -> list[dict[str, Any]]:
+    if not probe_out.exists():
+        return []
+    return [json.loads(line) for line in probe_out.read_text().splitlines()]
+
+
+def _wait_for(condition, timeout_s: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def _put_probe(stack: LocalStack, detail: dict[str, Any]) -> None:
+    stack.client("events").put_events(
+        Entries=[{"Source": "hyenaflow.test", "DetailType": "Probe", "Detail": json.dumps(detail)}]
+    )
+
+
+def test_handler_gets_template_environment_with_refs_resolved_and_a_lambda_context(probe_stack) -> None:
+    stack, probe_out = probe_stack
+    _put_probe(stack, {"n": 1})
+
+    (record,) = _wait_for(lambda: _records(probe_out), what="probe invocation")
+
+    assert record["event"]["detail"] == {"n": 1}
+    assert record["event"]["account"] == "123456789012"
+    assert record["state_table"] == stack.state_table
+    assert record["alert_topic_arn"].startswith("arn:aws:sns:us-east-1:123456789012:")
+    assert record["stage_name"] == "local-test-us-east-1"
+    assert record["endpoint"] == stack.endpoint_url
+    assert record["function_name"] == "hyenaflow-local-ProbeFunction"
+    assert record["memory"] == 256
+    assert 0 < record["remaining_ms"] <= 30_000
+    log = stack.runtime.log_path(stack.function("ProbeFunction")).read_text()
+    assert "probe handled" in log and "REPORT RequestId" in log
+
+
+def test_failing_event_is_retried_twice_then_sent_to_on_failure_destination(probe_stack) -> None:
+    stack, probe_out = probe_stack
+    _put_probe(stack, {"fail": True})
+
+    sqs = stack.client("sqs")
+    dlq_url = stack.resources["ProbeDeadLetterQueue"].ref
+    messages = _wait_for(
+        lambda: sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=0).get("Messages"),
+        what="on-failure record in the DLQ",
+    )
+
+    assert len(_records(probe_out)) == 3  # first attempt + MaximumRetryAttempts 2
+    record = json.loads(messages[0]["Body"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestPayload"]["detail"] == {"fail": True}
+    assert record["responsePayload"]["errorMessage"] == "probe asked to fail"
+
+
+def test_fire_schedule_invokes_the_function_with_a_scheduled_event(probe_stack) -> None:
+    stack, probe_out = probe_stack
+
+    stack.fire_schedule("ProbeFunction")
+
+    (record,) = _wait_for(lambda: _records(probe_out), what="scheduled invocation")
+    assert record["event"]["detail-type"] == "Scheduled Event"
+    assert record["event"]["source"] == "aws.events"
+
+
+def test_event_outside_the_rule_pattern_invokes_nothing(probe_stack) -> None:
+    stack, probe_out = probe_stack
+    events = stack.client("events")
+    events.put_events(
+        Entries=[{"Source": "hyenaflow.other", "DetailType": "Probe", "Detail": json.dumps({"n": 2})}]
+    )
+    _put_probe(stack, {"n": 3})  # a matching event afterwards, to know the first one had its chance
+
+    records = _wait_for(lambda: _records(probe_out), what="the matching event")
+    assert [r["event"]["detail"] for r in records] == [{"n": 3}]
