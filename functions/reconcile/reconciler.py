@@ -1,0 +1,113 @@
+"""Scheduled safety net: events are best-effort, so find what ended unhandled and handle it.
+
+Everything found goes through the same functions the event handlers call; the state table's
+`handled#...` markers make handling each job exactly once, whoever gets there first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from common.pipeline_state import IMPORT_JOB, TRAINING_JOB
+from deploy_model.deployment import DeployDeps, handle_training_job_end
+from start_training.training import (
+    IMPORT_FAILED,
+    IMPORT_SUCCEEDED,
+    continue_activation,
+    ensure_running_job,
+    handle_import_status,
+    omics_call,
+    start_pending_follow_up,
+)
+
+from reconcile.settings import ReconcileSettings
+
+logger = Logger(child=True)
+
+TRAINING_TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+class ReconcileError(RuntimeError):
+    """Some items failed; the others were handled. Raised so the run counts as an error."""
+
+
+def _finished_import_jobs(deps: DeployDeps, since: datetime) -> Iterator[tuple[str, str]]:
+    training = deps.training
+    for status in sorted(IMPORT_SUCCEEDED | IMPORT_FAILED):
+        kwargs: dict[str, Any] = {
+            "sequenceStoreId": training.settings.sequence_store_id,
+            "maxResults": 100,
+            "filter": {"status": status, "createdAfter": since},
+        }
+        while True:
+            page = omics_call(training, "list_read_set_import_jobs", **kwargs)
+            for job in page.get("importJobs", []):
+                yield job["id"], job["status"]
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+
+
+def _finished_training_jobs(deps: DeployDeps, since: datetime) -> Iterator[str]:
+    prefix = f"{deps.settings.job_name_prefix}-"
+    for status in TRAINING_TERMINAL:
+        kwargs: dict[str, Any] = {
+            "NameContains": prefix,
+            "StatusEquals": status,
+            "CreationTimeAfter": since,
+            "MaxResults": 100,
+            "SortBy": "CreationTime",
+            "SortOrder": "Ascending",
+        }
+        while True:
+            page = deps.sagemaker.list_training_jobs(**kwargs)
+            for job in page.get("TrainingJobSummaries", []):
+                if (
+                    job["TrainingJobName"].startswith(prefix)
+                    and job.get("TrainingJobStatus", status) == status
+                ):
+                    yield job["TrainingJobName"]
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+
+
+def reconcile(deps: DeployDeps, settings: ReconcileSettings, now: datetime | None = None) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    since = now - timedelta(hours=settings.reconcile_lookback_hours)
+    handled: list[dict[str, Any]] = []
+    failures: list[str] = []
+
+    def attempt(what: str, step: Callable[[], dict[str, Any] | None]) -> None:
+        try:
+            result = step()
+            if result is not None:
+                handled.append({"item": what, **result})
+        except Exception as err:  # one stuck item must not block the others
+            logger.exception("reconcile step failed", extra={"item": what})
+            failures.append(f"{what}: {err}")
+
+    # Training jobs first: finishing one frees the slot for whatever is waiting.
+    for job_name in _finished_training_jobs(deps, since):
+        if deps.state.marker(TRAINING_JOB, job_name) is None:
+            attempt(f"training-job {job_name}", lambda name=job_name: handle_training_job_end(deps, name))
+    for job_id, status in _finished_import_jobs(deps, since):
+        if deps.state.marker(IMPORT_JOB, job_id) is None:
+            attempt(
+                f"import-job {job_id}", lambda i=job_id, s=status: handle_import_status(deps.training, i, s)
+            )
+    attempt("activation", lambda: continue_activation(deps.training))
+    attempt(
+        "running-job",
+        lambda: ensure_running_job(deps.training, grace_seconds=settings.running_grace_seconds),
+    )
+    attempt("follow-up", lambda: start_pending_follow_up(deps.training))
+
+    summary = {"handled": handled, "failures": failures, "slot": deps.state.slot().state}
+    logger.info("reconciled", extra=summary)
+    if failures:
+        raise ReconcileError(f"{len(failures)} reconcile step(s) failed: {'; '.join(failures)}")
+    return summary
