@@ -1,0 +1,239 @@
+"""Ingest one uploaded FASTA(.gz): validate while streaming, stage FASTQ.gz tiles, start one import.
+
+Plain values and injected boto3 clients in, a JSON-able result out; the handler adds Powertools
+and idempotency. Bad input is moved to rejected/ with a reason file and an SNS alert, and
+nothing of it stays under staged/ or reaches HealthOmics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from botocore.exceptions import ClientError
+
+from ingest_fasta.fasta_stream import FastaSummary, FastaToFastq, InvalidFasta, inflate_if_gzip
+from ingest_fasta.settings import IngestSettings
+from ingest_fasta.staging import StagedFastqUpload, TooManySources
+
+INCOMING_PREFIX = "incoming/"
+STAGED_PREFIX = "staged/"
+REJECTED_PREFIX = "rejected/"
+GENBANK_PREFIX = "incoming/genbank/"
+FASTA_SUFFIXES = (".fa", ".fasta", ".fna")
+READ_CHUNK_BYTES = 1024 * 1024
+MAX_IMPORT_SOURCES = 100  # StartReadSetImportJob: sources list of 1..100 (botocore omics model)
+
+Alert = Callable[[str, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class UploadedObject:
+    bucket: str
+    key: str
+    etag: str
+    size: int | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def fasta_stem(key: str) -> str | None:
+    """`incoming/x/NC_1.1.fa.gz` -> `NC_1.1`; None if the name is not .fa/.fasta/.fna(.gz)."""
+    name = key.rsplit("/", 1)[-1]
+    lowered = name.lower()
+    if lowered.endswith(".gz"):
+        name, lowered = name[:-3], lowered[:-3]
+    for suffix in FASTA_SUFFIXES:
+        if lowered.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def import_client_token(obj: UploadedObject) -> str:
+    """Same object version -> same token, so HealthOmics itself refuses a second job for it."""
+    return hashlib.sha256(f"{obj.bucket}/{obj.key}/{obj.etag}".encode()).hexdigest()[:64]
+
+
+def ingest_uploaded_fasta(
+    obj: UploadedObject, *, s3: Any, omics: Any, settings: IngestSettings, alert: Alert
+) -> dict[str, Any]:
+    if not obj.key.startswith(INCOMING_PREFIX) or obj.key.endswith("/"):
+        return {"status": "skipped", "reason": f"{obj.key} is not a file under {INCOMING_PREFIX}"}
+    stem = fasta_stem(obj.key)
+    if stem is None:
+        return reject_object(
+            obj,
+            InvalidFasta(
+                "the file name does not end in .fa, .fasta or .fna (optionally followed by .gz)",
+                "rename the file with a FASTA extension if it is FASTA, and upload it again",
+            ),
+            s3=s3,
+            alert=alert,
+        )
+    if obj.size is not None and obj.size > settings.max_input_bytes:
+        return reject_object(obj, _too_large(obj.size, settings), s3=s3, alert=alert)
+
+    try:
+        obj, body = _open_exact_version(s3, obj)
+    except _ObjectGone as gone:
+        return {"status": "skipped", "reason": str(gone)}
+    if body["ContentLength"] > settings.max_input_bytes:
+        body["Body"].close()
+        return reject_object(obj, _too_large(body["ContentLength"], settings), s3=s3, alert=alert)
+
+    relative = obj.key[len(INCOMING_PREFIX) :]
+    folder = relative.rsplit("/", 1)[0] + "/" if "/" in relative else ""
+    staged = StagedFastqUpload(
+        s3,
+        settings.data_bucket,
+        f"{STAGED_PREFIX}{folder}{stem}/{obj.etag.strip(chr(34))}/{stem}",
+        max_object_bytes=settings.max_source_bytes,
+        max_objects=MAX_IMPORT_SOURCES,
+        gzip_level=settings.staging_gzip_level,
+    )
+    try:
+        summary, staged_keys = _stream_to_staging(body["Body"], staged)
+    except (InvalidFasta, TooManySources) as problem:
+        staged.abort()
+        if isinstance(problem, TooManySources):
+            problem = InvalidFasta(
+                str(problem), "split the FASTA into smaller files (or raise MAX_SOURCE_BYTES)", None
+            )
+        return reject_object(obj, problem, s3=s3, alert=alert)
+    except BaseException:
+        staged.abort()
+        raise
+
+    job = start_read_set_import(obj, stem, summary, staged_keys, settings=settings, omics=omics)
+    return {
+        "status": "imported",
+        "source": obj.uri,
+        "importJobId": job["id"],
+        "sequenceStoreId": settings.sequence_store_id,
+        "stagedObjects": [f"s3://{settings.data_bucket}/{k}" for k in staged_keys],
+        "records": summary.records,
+        "bases": summary.bases,
+        "fastqBytes": staged.fastq_bytes,
+        "gzipBytes": staged.gzip_bytes,
+    }
+
+
+def _stream_to_staging(body: Any, staged: StagedFastqUpload) -> tuple[FastaSummary, list[str]]:
+    parser = FastaToFastq()
+    raw_chunks: Iterator[bytes] = iter(lambda: body.read(READ_CHUNK_BYTES), b"")
+    for chunk in inflate_if_gzip(raw_chunks):
+        staged.write(parser.feed(chunk))
+    tail, summary = parser.finish()
+    staged.write(tail)
+    return summary, staged.close()
+
+
+def start_read_set_import(
+    obj: UploadedObject,
+    stem: str,
+    summary: FastaSummary,
+    staged_keys: list[str],
+    *,
+    settings: IngestSettings,
+    omics: Any,
+) -> dict[str, Any]:
+    """One StartReadSetImportJob for the file: one read set per staged source (usually one)."""
+    is_genbank = obj.key.startswith(GENBANK_PREFIX)
+    sample_id = (settings.sample_id or stem)[:127]
+    subject_id = (settings.subject_id or stem)[:127]
+    tags = {"hyenaflow:source": obj.uri[:256], "hyenaflow:etag": obj.etag.strip('"')}
+    if is_genbank:
+        tags["hyenaflow:accession"] = stem
+    sources = []
+    for index, key in enumerate(staged_keys, start=1):
+        name = stem if len(staged_keys) == 1 else f"{stem} part {index} of {len(staged_keys)}"
+        sources.append(
+            {
+                "sourceFiles": {"source1": f"s3://{settings.data_bucket}/{key}"},
+                "sourceFileType": "FASTQ",
+                "subjectId": subject_id,
+                "sampleId": sample_id,
+                "generatedFrom": ("GenBank " if is_genbank else "") + obj.uri[-100:],
+                "name": name[:127],
+                "description": (
+                    f"{summary.records} FASTA records, {summary.bases} bases, first {summary.first_record_id}"
+                )[:255],
+                "tags": tags,
+            }
+        )
+    response = omics.start_read_set_import_job(
+        sequenceStoreId=settings.sequence_store_id,
+        roleArn=settings.omics_import_role_arn,
+        clientToken=import_client_token(obj),
+        sources=sources,
+    )
+    return {"id": response["id"], "status": response["status"]}
+
+
+def reject_object(obj: UploadedObject, problem: InvalidFasta, *, s3: Any, alert: Alert) -> dict[str, Any]:
+    """Move the upload to rejected/ (copy, then delete) next to a `.reason.json`, and alert."""
+    relative = obj.key[len(INCOMING_PREFIX) :] if obj.key.startswith(INCOMING_PREFIX) else obj.key
+    destination = REJECTED_PREFIX + relative
+    message = f"{obj.key}: {problem}; file moved to {destination}"
+    reason = {
+        "source": obj.uri,
+        "etag": obj.etag,
+        "movedTo": f"s3://{obj.bucket}/{destination}",
+        "line": problem.line,
+        "problem": problem.problem,
+        "action": problem.action,
+        "message": message,
+        "rejectedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    # Reason first, then copy, then delete: a retry after a crash at any step ends the same way.
+    s3.put_object(
+        Bucket=obj.bucket,
+        Key=destination + ".reason.json",
+        Body=json.dumps(reason, indent=2).encode(),
+        ContentType="application/json",
+    )
+    s3.copy({"Bucket": obj.bucket, "Key": obj.key}, obj.bucket, destination)  # multipart copy past 5 GB
+    s3.delete_object(Bucket=obj.bucket, Key=obj.key)
+    alert(f"hyenaflow: rejected {relative}", reason)
+    return {"status": "rejected", "source": obj.uri, "movedTo": reason["movedTo"], "message": message}
+
+
+def _too_large(size: int, settings: IngestSettings) -> InvalidFasta:
+    return InvalidFasta(
+        f"the file is {size:,} bytes, over the limit of {settings.max_input_bytes:,} bytes (MAX_INPUT_BYTES)",
+        "split it into smaller FASTA files, or raise MAX_INPUT_BYTES",
+    )
+
+
+class _ObjectGone(Exception):
+    pass
+
+
+def _open_exact_version(s3: Any, obj: UploadedObject) -> tuple[UploadedObject, dict[str, Any]]:
+    """GetObject pinned to the event's ETag; tries the URL-decoded key if the literal one is absent."""
+    candidates = [obj.key]
+    if unquote_plus(obj.key) != obj.key:
+        candidates.append(unquote_plus(obj.key))  # S3 event keys may arrive URL-encoded
+    for key in candidates:
+        try:
+            kwargs = {"IfMatch": obj.etag} if obj.etag else {}
+            response = s3.get_object(Bucket=obj.bucket, Key=key, **kwargs)
+            return UploadedObject(
+                obj.bucket, key, obj.etag or response["ETag"].strip('"'), obj.size
+            ), response
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412"):
+                raise _ObjectGone(
+                    f"{obj.uri} changed since this event (ETag is no longer {obj.etag}); its own event handles it"
+                ) from None
+            if code not in ("NoSuchKey", "404"):
+                raise
+    raise _ObjectGone(f"{obj.uri} no longer exists (already ingested or rejected)")

@@ -1,0 +1,210 @@
+"""Test support for the ingest_fasta / poll_genbank Lambdas: a real moto server over HTTP, the
+pipeline's resources in it, a Lambda context, and a tiny HealthOmics fake.
+
+HealthOmics is not in moto. `FakeOmicsImports` answers StartReadSetImportJob at botocore's
+`before-send` hook, i.e. after the real client has serialised and signed the request and before
+it would go on the wire, so the request shape is botocore's own and the client's real retry
+configuration (standard mode, from common.aws_clients) handles the throttling it injects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from moto.server import ThreadedMotoServer
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
+FASTA_FIXTURES = REPO / "tests" / "fixtures" / "fasta"
+REGION = "us-east-1"
+SEQUENCE_STORE_ID = "1234567890"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 1769
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 600_000
+
+
+@dataclass
+class MotoStack:
+    endpoint: str
+    bucket: str
+    table: str
+    topic_arn: str
+    alert_queue_url: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        s3 = self.client("s3")
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+    def open_multipart_uploads(self) -> list[str]:
+        uploads = self.client("s3").list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
+        return [u["Key"] for u in uploads]
+
+    def alerts(self, wait_seconds: int = 1) -> list[dict[str, Any]]:
+        """SNS alerts delivered to the test queue (long poll: returns as soon as any arrive)."""
+        sqs = self.client("sqs")
+        found = []
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=self.alert_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+            ).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                found.append({"subject": envelope.get("Subject"), "details": json.loads(envelope["Message"])})
+                sqs.delete_message(QueueUrl=self.alert_queue_url, ReceiptHandle=message["ReceiptHandle"])
+            wait_seconds = 0
+
+
+@contextlib.contextmanager
+def moto_stack(bucket: str = "hyenaflow-data-111122223333") -> Iterator[MotoStack]:
+    """A moto server on 127.0.0.1 with the data bucket, state table (pk/sk) and alert topic."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_MAX_ATTEMPTS": "5",
+        }
+    )
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    try:
+        stack = MotoStack(endpoint, bucket, "hyenaflow-state", "", "")
+        stack.client("s3").create_bucket(Bucket=bucket)
+        stack.client("dynamodb").create_table(
+            TableName=stack.table,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sns, sqs = stack.client("sns"), stack.client("sqs")
+        stack.topic_arn = sns.create_topic(Name="hyenaflow-alerts")["TopicArn"]
+        stack.alert_queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=stack.alert_queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=stack.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        yield stack
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        server.stop()
+
+
+def fresh_lambda_module(module: str) -> Any:
+    """(Re)import a handler module so it reads the current environment, with fresh cached clients."""
+    from common import aws_clients, idempotency
+
+    aws_clients.client.cache_clear()
+    aws_clients.resource.cache_clear()
+    idempotency.persistence_layer.cache_clear()
+    if module in sys.modules:
+        return importlib.reload(sys.modules[module])
+    return importlib.import_module(module)
+
+
+def load_event(name: str, **detail_object: Any) -> dict[str, Any]:
+    event = json.loads((EVENTS / name).read_text())
+    if detail_object:
+        bucket = detail_object.pop("bucket", None)
+        if bucket:
+            event["detail"]["bucket"]["name"] = bucket
+            event["resources"] = [f"arn:aws:s3:::{bucket}"]
+        event["detail"]["object"].update(detail_object)
+    return event
+
+
+@dataclass
+class FakeOmicsImports:
+    """StartReadSetImportJob answered in-process; the first `throttle_first` calls get HTTP 429."""
+
+    sequence_store_id: str = SEQUENCE_STORE_ID
+    throttle_first: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)  # every attempt, throttled ones too
+    jobs_by_token: dict[str, str] = field(default_factory=dict)
+
+    def attach(self, omics_client: Any) -> FakeOmicsImports:
+        omics_client.meta.events.register("before-send.omics.StartReadSetImportJob", self._answer)
+        return self
+
+    @property
+    def jobs_started(self) -> int:
+        return len(self.jobs_by_token)
+
+    def _answer(self, request: Any, **_: Any) -> AWSResponse:
+        body = json.loads(request.body or b"{}")
+        body["_path"] = request.url.split("://", 1)[1].split("/", 1)[1]
+        self.requests.append(body)
+        if len(self.requests) <= self.throttle_first:
+            return _json_response(
+                request.url, 429, {"message": "Rate exceeded"}, {"x-amzn-ErrorType": "ThrottlingException"}
+            )
+        token = body.get("clientToken") or f"no-token-{len(self.requests)}"
+        # Like HealthOmics: the same client token returns the same job instead of a new one.
+        job_id = self.jobs_by_token.setdefault(token, str(4_000_000_000 + len(self.jobs_by_token)))
+        return _json_response(
+            request.url,
+            200,
+            {
+                "id": job_id,
+                "sequenceStoreId": self.sequence_store_id,
+                "roleArn": body["roleArn"],
+                "status": "SUBMITTED",
+                "creationTime": datetime.now(UTC).isoformat(),
+            },
+        )
+
+
+class _RawBody:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+def _json_response(
+    url: str, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+) -> Any:
+    data = json.dumps(payload).encode()
+    all_headers = {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}
+    return AWSResponse(url, status, all_headers, _RawBody(data))
