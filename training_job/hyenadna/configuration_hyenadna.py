@@ -113,10 +113,14 @@ def config_for_size(name: str, **overrides: Any) -> HyenaDNAConfig:
     """The config of a LongSafari family size ("tiny", "small", "medium"), with field overrides.
 
     Example: `config_for_size("small", max_seq_len=8194, embed_dropout=0.0)`.
+
+    New models tie the LM head to the word embedding, as the original training did (saved files
+    then hold the embedding only); LongSafari's released configs say untied and store both.
     """
     if name not in MODEL_SIZES:
         raise ValueError(f"unknown HyenaDNA size {name!r}; choose one of {sorted(MODEL_SIZES)}")
     fields = {
+        "tie_word_embeddings": True,
         "emb_dim": 5,
         "filter_order": 64,
         "num_inner_mlps": 2,
