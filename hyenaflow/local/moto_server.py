@@ -332,12 +332,14 @@ def start_local_server(
     region: str = DEFAULT_REGION,
     serve_script: Path | None = None,
     training_code_dir: Path | None = None,
+    training_log_callback: Callable[[str, str], None] | None = None,
 ) -> LocalAws:
     """Start moto + the HealthOmics emulation + SageMaker gap-fill on http://host:port.
 
     `workdir` receives training job and endpoint work directories and logs. moto's state is
     process-global, so it is reset here: every LocalAws starts with an empty account, and one
-    LocalAws at a time per process is supported.
+    LocalAws at a time per process is supported. `training_log_callback(job_name, line)` sees
+    every log line of every training job (they also go to the job's training.log).
     """
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -355,6 +357,7 @@ def start_local_server(
         events=events,
         serve_script=serve_script,
         training_code_dir=training_code_dir,
+        log_callback=training_log_callback,
     )
     omics.configure(events=events)
     server = _Server(gap_fill, host, port)

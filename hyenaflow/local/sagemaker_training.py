@@ -1,0 +1,362 @@
+"""Local SageMaker training jobs: `train.py` as a subprocess with the SageMaker environment contract.
+
+Mirrors what the SageMaker training toolkit does inside the container, on this machine:
+channels are downloaded from (moto) S3 to `SM_CHANNEL_<NAME>` directories, the
+`sagemaker_submit_directory` tarball is unpacked and `sagemaker_program` runs with the
+hyperparameters as `--key value` arguments, stdout/stderr go to a log file, the job's
+MetricDefinitions regexes turn log lines into FinalMetricDataList, and `SM_MODEL_DIR` is packed
+into `<S3OutputPath>/<job>/output/model.tar.gz`.
+
+Paths on this machine replace the container's `/opt/ml/...` ones; the script sees them through
+the usual variables plus `SM_CHECKPOINT_DIR` (the container's `/opt/ml/checkpoints`, synced
+from/to CheckpointConfig.S3Uri) and `SM_TENSORBOARD_DIR` (`/opt/ml/output/tensorboard`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TRAINING_CODE_DIR = REPO_ROOT / "training_job"
+FAILURE_REASON_MAX = 1024  # DescribeTrainingJob FailureReason length limit
+LogCallback = Callable[[str, str], None]  # (job name, log line)
+
+
+def decode_hyperparameter(value: str) -> Any:
+    """The SageMaker SDK JSON-encodes hyperparameter values ('"train.py"', '0.001'); undo it."""
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def cli_args(hyperparameters: dict[str, str]) -> list[str]:
+    """`--key value` for each hyperparameter except the SDK's own `sagemaker_*` ones."""
+    args: list[str] = []
+    for key, raw in hyperparameters.items():
+        if key.startswith("sagemaker_"):
+            continue
+        value = decode_hyperparameter(raw)
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    return args
+
+
+@dataclass
+class MetricTracker:
+    """Applies MetricDefinitions regexes to log lines; keeps each metric's last value."""
+
+    definitions: list[dict[str, str]]
+    last: dict[str, tuple[float, datetime]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._compiled = [(d["Name"], re.compile(d["Regex"])) for d in self.definitions]
+
+    def feed(self, line: str) -> None:
+        for name, pattern in self._compiled:
+            match = pattern.search(line)
+            if match:
+                try:
+                    self.last[name] = (float(match.group(1)), datetime.now(UTC))
+                except (IndexError, ValueError):
+                    continue  # SageMaker skips values that do not parse as numbers
+
+    def final_metric_data_list(self) -> list[dict[str, Any]]:
+        return [
+            {"MetricName": name, "Value": value, "Timestamp": stamp}
+            for name, (value, stamp) in sorted(self.last.items())
+        ]
+
+
+class TrainingFailed(Exception):
+    """The job ends Failed with this message as FailureReason."""
+
+
+@dataclass
+class TrainingRun:
+    """One local training job: a thread that downloads, runs the script, uploads."""
+
+    name: str
+    request: dict[str, Any]
+    job_dir: Path
+    s3: Any  # boto3 S3 client for the local endpoint
+    aws_env: dict[str, str]
+    training_code_dir: Path
+    on_status: Callable[[TrainingRun, str, str, str | None], None]  # (run, status, secondary, reason)
+    log_callback: LogCallback | None = None
+    process: subprocess.Popen[bytes] | None = None
+    stop_requested: bool = False
+    metrics: MetricTracker = field(init=False)
+
+    def __post_init__(self) -> None:
+        spec = self.request.get("AlgorithmSpecification", {})
+        self.metrics = MetricTracker(spec.get("MetricDefinitions") or [])
+        self.log_path = self.job_dir / "training.log"
+        self._log_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"training-{self.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """StopTrainingJob: the script gets SIGTERM (then SIGKILL), the job ends Stopped."""
+        self.stop_requested = True
+        _terminate(self.process, timeout_s)
+
+    def join(self, timeout_s: float | None = None) -> None:
+        self._thread.join(timeout_s)
+
+    # --- the job ----------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self.on_status(self, "InProgress", "Downloading", None)
+            code_dir, program = self._prepare()
+            if self.stop_requested:
+                self.on_status(self, "Stopped", "Stopped", None)
+                return
+            self.on_status(self, "InProgress", "Training", None)
+            returncode, stderr_tail = self._execute(code_dir, program)
+            if self.stop_requested:
+                self.on_status(self, "Stopped", "Stopped", None)
+                return
+            if returncode == "timeout":
+                self.on_status(self, "Stopped", "MaxRuntimeExceeded", None)
+                return
+            if returncode != 0:
+                raise TrainingFailed(_failure_reason(returncode, stderr_tail, program))
+            self.on_status(self, "InProgress", "Uploading", None)
+            self._upload_outputs()
+            self.on_status(self, "Completed", "Completed", None)
+        except TrainingFailed as error:
+            self.on_status(self, "Failed", "Failed", str(error)[-FAILURE_REASON_MAX:])
+        except Exception as error:  # any other problem still ends the job, as SageMaker's would
+            self._log(f"[local sagemaker] internal error: {error!r}")
+            self.on_status(self, "Failed", "Failed", f"InternalServerError: {error!r}"[:FAILURE_REASON_MAX])
+
+    def _prepare(self) -> tuple[Path, str]:
+        for sub in (
+            "input/data",
+            "input/config",
+            "model",
+            "output/data",
+            "output/tensorboard",
+            "checkpoints",
+        ):
+            (self.job_dir / sub).mkdir(parents=True, exist_ok=True)
+        for channel in self.request.get("InputDataConfig") or []:
+            self._download_channel(channel)
+        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
+        if checkpoint_uri:
+            self._download_prefix(checkpoint_uri, self.job_dir / "checkpoints", required=False)
+        hps = self.request.get("HyperParameters") or {}
+        program = str(decode_hyperparameter(hps.get("sagemaker_program", '"train.py"')))
+        submit = hps.get("sagemaker_submit_directory")
+        if submit is None:
+            return self.training_code_dir, program
+        code_dir = self.job_dir / "code"
+        code_dir.mkdir(exist_ok=True)
+        source = str(decode_hyperparameter(submit))
+        if source.startswith("s3://"):
+            bucket, key = _split_s3(source)
+            archive = self.job_dir / "sourcedir.tar.gz"
+            self._s3_download(bucket, key, archive, f"sagemaker_submit_directory {source}")
+            with tarfile.open(archive) as tar:
+                tar.extractall(code_dir, filter="data")
+        else:
+            shutil.copytree(Path(source.removeprefix("file://")), code_dir, dirs_exist_ok=True)
+        return code_dir, program
+
+    def _download_channel(self, channel: dict[str, Any]) -> None:
+        name = channel["ChannelName"]
+        source = (channel.get("DataSource") or {}).get("S3DataSource")
+        if not source:
+            raise TrainingFailed(f"ClientError: channel {name}: only S3DataSource is emulated locally")
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise TrainingFailed(
+                f"ClientError: channel {name}: S3DataType {source['S3DataType']} is not emulated"
+            )
+        self._download_prefix(source["S3Uri"], self.job_dir / "input/data" / name, required=True)
+
+    def _download_prefix(self, uri: str, target: Path, required: bool) -> None:
+        bucket, prefix = _split_s3(uri)
+        target.mkdir(parents=True, exist_ok=True)
+        found = 0
+        try:
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    relative = item["Key"][len(prefix) :].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
+                    if item["Key"].endswith("/"):
+                        continue
+                    self._s3_download(bucket, item["Key"], target / relative, uri)
+                    found += 1
+        except self.s3.exceptions.NoSuchBucket as error:
+            if required:
+                raise TrainingFailed(
+                    f"ClientError: Data download failed: bucket of {uri} does not exist"
+                ) from error
+        if required and not found:
+            raise TrainingFailed(
+                f'ClientError: Data download failed: No S3 objects found under S3 URL "{uri}"'
+            )
+        self._log(f"[local sagemaker] downloaded {found} objects from {uri} to {target}")
+
+    def _s3_download(self, bucket: str, key: str, path: Path, what: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.s3.download_file(bucket, key, str(path))
+        except Exception as error:
+            raise TrainingFailed(
+                f"ClientError: could not download {what} (s3://{bucket}/{key}): {error}"
+            ) from error
+
+    def _environment(self, code_dir: Path, program: str) -> dict[str, str]:
+        hps = {k: decode_hyperparameter(v) for k, v in (self.request.get("HyperParameters") or {}).items()}
+        channels = [c["ChannelName"] for c in self.request.get("InputDataConfig") or []]
+        resource = self.request.get("ResourceConfig") or {}
+        env = dict(os.environ)
+        env.update(self.aws_env)
+        env.update(
+            {
+                "TRAINING_JOB_NAME": self.name,
+                "TRAINING_JOB_ARN": self.request.get("_arn", ""),
+                "SM_MODEL_DIR": str(self.job_dir / "model"),
+                "SM_OUTPUT_DIR": str(self.job_dir / "output"),
+                "SM_OUTPUT_DATA_DIR": str(self.job_dir / "output/data"),
+                "SM_INPUT_DIR": str(self.job_dir / "input"),
+                "SM_INPUT_CONFIG_DIR": str(self.job_dir / "input/config"),
+                "SM_CHECKPOINT_DIR": str(self.job_dir / "checkpoints"),
+                "SM_TENSORBOARD_DIR": str(self.job_dir / "output/tensorboard"),
+                "SM_CHANNELS": json.dumps(channels),
+                "SM_HPS": json.dumps({k: v for k, v in hps.items() if not k.startswith("sagemaker_")}),
+                "SM_USER_ENTRY_POINT": program,
+                "SM_MODULE_DIR": str(code_dir),
+                "SM_HOSTS": json.dumps(["algo-1"]),
+                "SM_CURRENT_HOST": "algo-1",
+                "SM_NUM_GPUS": "0",
+                "SM_NUM_CPUS": str(os.cpu_count() or 1),
+                "SM_CURRENT_INSTANCE_TYPE": str(resource.get("InstanceType", "local")),
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(code_dir), os.environ.get("PYTHONPATH")])),
+            }
+        )
+        for channel in channels:
+            env[f"SM_CHANNEL_{channel.upper()}"] = str(self.job_dir / "input/data" / channel)
+        for key, value in hps.items():
+            if not key.startswith("sagemaker_"):
+                env[f"SM_HP_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+        env.update(self.request.get("Environment") or {})
+        return env
+
+    def _execute(self, code_dir: Path, program: str) -> tuple[int | str, list[str]]:
+        script = code_dir / program
+        if not script.is_file():
+            raise TrainingFailed(
+                f"AlgorithmError: entry point {program} not found in the source directory {code_dir}"
+            )
+        command = [sys.executable, str(script), *cli_args(self.request.get("HyperParameters") or {})]
+        self._log(f"[local sagemaker] running: {' '.join(command)} (cwd {code_dir})")
+        self.process = subprocess.Popen(
+            command,
+            cwd=code_dir,
+            env=self._environment(code_dir, program),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so stop() ends its children too
+        )
+        if self.stop_requested:  # StopTrainingJob arrived while the process was starting
+            _terminate(self.process, 10.0)
+        stderr_tail: deque[str] = deque(maxlen=30)
+        readers = [
+            threading.Thread(target=self._pump, args=(self.process.stdout, None), daemon=True),
+            threading.Thread(target=self._pump, args=(self.process.stderr, stderr_tail), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        max_runtime = (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+        try:
+            returncode: int | str = self.process.wait(timeout=max_runtime)
+        except subprocess.TimeoutExpired:
+            _terminate(self.process, 10.0)
+            returncode = "timeout"
+        for reader in readers:
+            reader.join(10.0)
+        return returncode, list(stderr_tail)
+
+    def _pump(self, stream: IO[bytes], tail: deque[str] | None) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self._log(line)
+            self.metrics.feed(line)
+            if tail is not None:
+                tail.append(line)
+            if self.log_callback:
+                self.log_callback(self.name, line)
+
+    def _log(self, line: str) -> None:
+        with self._log_lock, self.log_path.open("a", encoding="utf-8") as log:
+            log.write(line + "\n")
+
+    def _upload_outputs(self) -> None:
+        output_path = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        bucket, prefix = _split_s3(f"{output_path}/{self.name}/output/")
+        uploads = [("model", "model.tar.gz"), ("output/data", "output.tar.gz")]
+        for directory, archive_name in uploads:
+            source = self.job_dir / directory
+            if archive_name == "output.tar.gz" and not any(source.iterdir()):
+                continue
+            archive = self.job_dir / archive_name
+            with tarfile.open(archive, "w:gz") as tar:
+                for item in sorted(source.iterdir()):
+                    tar.add(item, arcname=item.name)
+            self.s3.upload_file(str(archive), bucket, prefix + archive_name)
+        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
+        if checkpoint_uri:
+            bucket, prefix = _split_s3(checkpoint_uri.rstrip("/") + "/")
+            for path in sorted((self.job_dir / "checkpoints").rglob("*")):
+                if path.is_file():
+                    relative = path.relative_to(self.job_dir / "checkpoints").as_posix()
+                    self.s3.upload_file(str(path), bucket, prefix + relative)
+
+
+def _failure_reason(returncode: int | str, stderr_tail: list[str], program: str) -> str:
+    message = "\n".join(line for line in stderr_tail if line.strip())
+    head = f"AlgorithmError: ExecuteUserScriptError:\nExitCode {returncode}\nCommand {program}\nErrorMessage "
+    room = FAILURE_REASON_MAX - len(head) - 2
+    return f'{head}"{message[-room:]}"'
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise TrainingFailed(f"ClientError: {uri} is not an s3:// URI")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, key
+
+
+def _terminate(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """SIGTERM the process group, SIGKILL it if it has not ended within `timeout_s`."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+    except ProcessLookupError:
+        pass
