@@ -1,0 +1,450 @@
+"""Training data: read sequences, rejoin FASTQ tiles, split train/validation, sample token windows.
+
+Sources (`load_records`):
+- a SageMaker channel directory or any local directory, walked recursively (HealthOmics read
+  sets sit at `<prefix>readSet/<readSetId>/<file>`); files named `*.fa|*.fasta|*.fna|*.fq|*.fastq`,
+  optionally `.gz` (detected by magic bytes, not by name), are read; other files are counted
+  and logged, never read;
+- an `s3://bucket/prefix` (or a sequence store's access-point alias as the bucket): objects are
+  streamed with boto3 line by line, never copied whole to disk;
+- a single FASTA/FASTQ file (plain or gzip, LF or CRLF).
+
+FASTQ files hold the tiles written by ingest (`functions/common/fastq_tiles.py`): reads named
+`<record_id>:<start>-<end>` (0-based, half-open). Tiles of one record may be spread over many
+files; they are sorted and rejoined exactly. A gap or an overlap between tiles is an error that
+names the record and the files/lines involved; an exact duplicate tile (same span, same bases,
+e.g. the same file imported twice) is dropped and counted. A record whose last tile is missing
+cannot be detected from the names alone.
+
+Sequence is uppercased, IUPAC ambiguity codes become N (as ingest does), anything else is an
+error naming file, line and column. Empty files and truncated gzip streams are errors too.
+
+Validation split (deterministic, works for one small genome as well as for many records):
+each record of n bases holds out one contiguous block of `floor(n * val_fraction)` bases. The
+block starts at `sha256(record_id) mod (n - block + 1)`, so the same record always holds out
+the same block, whatever else is in the data set and however many processes train. Training
+windows are drawn from the two pieces either side of the block and never cross into it;
+validation windows tile the block from its start in steps of `max_length` (the last one may be
+shorter and is padded).
+
+Windows: training batch `step` is drawn from `numpy.random.default_rng([seed, step])`, so the
+data position is just the step number: a resumed job, or a job on another number of processes,
+sees exactly the same global batches. A window start is uniform over all valid starts of all
+training pieces (a piece shorter than `max_length` gives one padded window). With
+`rc_probability` > 0, a window is reverse-complemented with that probability. Pad positions
+carry label -100.
+
+Tokens: each record is tokenised once with `hyenadna.encode_dna` (numpy lookup table) and
+stored as uint8 in one buffer (1 byte per base); a batch is one fancy-indexing gather.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from hyenadna import encode_dna
+
+log = logging.getLogger(__name__)
+
+SEQUENCE_SUFFIXES = (".fa", ".fasta", ".fna", ".fq", ".fastq")
+PAD_ID = 4  # [PAD] of the HyenaDNA CharacterTokenizer
+IGNORE_INDEX = -100
+# Token ids A=7 C=8 G=9 T=10 N=11; reverse complement swaps A<->T and C<->G.
+_COMPLEMENT_TOKEN = np.arange(256, dtype=np.uint8)
+_COMPLEMENT_TOKEN[[7, 8, 9, 10]] = [10, 9, 8, 7]
+_ENCODE_CHUNK = 1 << 24  # bases per encode_dna call: bounds the int64 temporary to 128 MB
+
+
+class SequenceDataError(ValueError):
+    """Input data that cannot be trained on; the message names the file/record and line."""
+
+
+# Uppercase, IUPAC ambiguity codes -> N, anything else -> '?' (checked with one `in` test).
+_IUPAC = b"ACGTNRYKMSWBDHV"
+_TO_ACGTN = bytearray(b"?" * 256)
+for _code in _IUPAC:
+    _target = _code if _code in b"ACGTN" else ord("N")
+    _TO_ACGTN[_code] = _target
+    _TO_ACGTN[ord(chr(_code).lower())] = _target
+_TO_ACGTN = bytes(_TO_ACGTN)
+
+
+@dataclass(frozen=True)
+class SequenceRecord:
+    """One rejoined sequence: `tokens` are uint8 HyenaDNA token ids (A=7 C=8 G=9 T=10 N=11)."""
+
+    record_id: str
+    tokens: np.ndarray
+    source: str
+
+
+@dataclass(frozen=True)
+class Tile:
+    record_id: str
+    start: int
+    end: int
+    bases: bytes
+    location: str  # "file:line" of the read header, for error messages
+
+
+def normalize_bases(line: bytes, source: str, line_number: int) -> bytes:
+    """Uppercase ACGTN bases of one sequence line; a non-nucleotide is an error naming file:line:column."""
+    bases = line.translate(_TO_ACGTN)
+    if b"?" in bases:
+        column = bases.index(b"?")
+        raise SequenceDataError(
+            f"{source}: line {line_number}, column {column + 1}: {line[column : column + 1]!r} is not a "
+            "nucleotide (IUPAC DNA expected: A, C, G, T, N or an ambiguity code); fix or remove the file"
+        )
+    return bases
+
+
+def tokenize(bases: bytes) -> np.ndarray:
+    """ACGTN bytes -> uint8 token ids, through hyenadna.encode_dna in bounded chunks."""
+    out = np.empty(len(bases), dtype=np.uint8)
+    for offset in range(0, len(bases), _ENCODE_CHUNK):
+        out[offset : offset + _ENCODE_CHUNK] = encode_dna(bases[offset : offset + _ENCODE_CHUNK])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Reading files
+
+
+def _numbered_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, bytes]]:
+    """Lines with 1-based numbers; a corrupt or truncated gzip stream names the line it stopped at."""
+    number = 0
+    try:
+        for number, line in enumerate(stream, start=1):  # noqa: B007 - number is used after the loop
+            yield number, line
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise SequenceDataError(
+            f"{source}: line {number + 1}: gzip stream is truncated or corrupt ({exc}); re-upload the file"
+        ) from exc
+
+
+def open_sequence_stream(raw: BinaryIO) -> BinaryIO:
+    """A line-iterable binary stream, gunzipped if the content starts with the gzip magic bytes."""
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(_RawAdapter(raw), 1 << 20)
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        return io.BufferedReader(gzip.GzipFile(fileobj=buffered), 1 << 20)
+    return buffered
+
+
+class _RawAdapter(io.RawIOBase):
+    """Any object with read(n) (e.g. botocore StreamingBody) as a RawIOBase for BufferedReader."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def read_fasta(stream: BinaryIO, source: str) -> Iterator[tuple[str, bytes]]:
+    """(record_id, ACGTN bases) per FASTA record; record_id is the header's first word."""
+    record_id: str | None = None
+    parts: list[bytes] = []
+    for number, line in _numbered_lines(stream, source):
+        if line.startswith(b">"):
+            if record_id is not None:
+                yield record_id, b"".join(parts)
+            words = line[1:].split()
+            if not words:
+                raise SequenceDataError(f"{source}: line {number}: FASTA header has no record id")
+            record_id, parts = words[0].decode("utf-8", "replace"), []
+            continue
+        line = line.rstrip()
+        if not line:
+            continue
+        if record_id is None:
+            raise SequenceDataError(
+                f"{source}: line {number}: sequence before the first '>' header; expected FASTA"
+            )
+        parts.append(normalize_bases(line, source, number))
+    if record_id is not None:
+        yield record_id, b"".join(parts)
+
+
+def read_fastq_tiles(stream: BinaryIO, source: str) -> Iterator[Tile]:
+    """Tiles of a FASTQ file written by ingest (read names `<record_id>:<start>-<end>`)."""
+    lines = _numbered_lines(stream, source)
+    for number, header in lines:
+        if not header.strip():
+            continue
+        if not header.startswith(b"@"):
+            raise SequenceDataError(
+                f"{source}: line {number}: expected a FASTQ read header starting with '@', got "
+                f"{header[:40]!r}"
+            )
+        rest = [next(lines, None) for _ in range(3)]
+        if rest[-1] is None:
+            raise SequenceDataError(
+                f"{source}: line {number}: FASTQ read is truncated (4 lines per read expected)"
+            )
+        (_, sequence), (plus_number, plus), (quality_number, quality) = rest
+        if not plus.startswith(b"+"):
+            raise SequenceDataError(f"{source}: line {plus_number}: expected the FASTQ '+' separator line")
+        sequence, quality = sequence.rstrip(), quality.rstrip()
+        if len(quality) != len(sequence):
+            raise SequenceDataError(
+                f"{source}: line {quality_number}: quality has {len(quality)} characters for "
+                f"{len(sequence)} bases"
+            )
+        read_name = header[1:].split()[0].decode("utf-8", "replace") if header[1:].strip() else ""
+        record_id, start, end = _parse_tile_name(read_name, source, number)
+        if end - start != len(sequence):
+            raise SequenceDataError(
+                f"{source}: line {number}: read {read_name!r} spans {end - start} bases but holds "
+                f"{len(sequence)}"
+            )
+        yield Tile(record_id, start, end, normalize_bases(sequence, source, number + 1), f"{source}:{number}")
+
+
+def _parse_tile_name(read_name: str, source: str, line_number: int) -> tuple[str, int, int]:
+    record_id, _, span = read_name.rpartition(":")
+    start_text, _, end_text = span.partition("-")
+    if record_id and start_text.isdigit() and end_text.isdigit() and int(start_text) < int(end_text):
+        return record_id, int(start_text), int(end_text)
+    raise SequenceDataError(
+        f"{source}: line {line_number}: read name {read_name!r} is not '<record_id>:<start>-<end>'; "
+        "FASTQ input must be tiles written by hyenaflow ingest"
+    )
+
+
+def rejoin_tiles(tiles: Iterable[Tile]) -> list[tuple[str, bytes, str]]:
+    """(record_id, bases, first tile location) per record, tiles sorted by start and joined exactly."""
+    by_record: dict[str, list[Tile]] = {}
+    for tile in tiles:
+        by_record.setdefault(tile.record_id, []).append(tile)
+    records, duplicates = [], 0
+    for record_id, record_tiles in by_record.items():
+        record_tiles.sort(key=lambda t: (t.start, t.end))
+        pieces: list[bytes] = []
+        previous: Tile | None = None
+        for tile in record_tiles:
+            expected = previous.end if previous else 0
+            if previous and (tile.start, tile.end, tile.bases) == (
+                previous.start,
+                previous.end,
+                previous.bases,
+            ):
+                duplicates += 1
+                continue
+            if tile.start > expected:
+                raise SequenceDataError(
+                    f"record {record_id!r}: bases {expected}-{tile.start} are missing (no tile covers them; "
+                    f"next tile {tile.start}-{tile.end} at {tile.location}); re-import the record's file"
+                )
+            if tile.start < expected:
+                raise SequenceDataError(
+                    f"record {record_id!r}: tile {tile.start}-{tile.end} at {tile.location} overlaps tile "
+                    f"{previous.start}-{previous.end} at {previous.location}; the same record id was imported "
+                    "with different content: rename one of them"
+                )
+            pieces.append(tile.bases)
+            previous = tile
+        records.append((record_id, b"".join(pieces), record_tiles[0].location))
+    if duplicates:
+        log.warning(
+            "dropped %d duplicate FASTQ tiles (same record, span and bases imported twice)", duplicates
+        )
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# Sources: directory, file, S3 prefix
+
+
+def _is_sequence_name(name: str) -> bool:
+    name = name.lower().removesuffix(".gz")
+    return name.endswith(SEQUENCE_SUFFIXES) and not Path(name).name.startswith(".")
+
+
+def _local_files(root: Path) -> Iterator[tuple[str, BinaryIO]]:
+    if root.is_file():
+        yield str(root), root.open("rb")
+        return
+    if not root.is_dir():
+        raise SequenceDataError(
+            f"{root}: no such file or directory; pass --data a FASTA/FASTQ file or folder"
+        )
+    paths = sorted(p for p in root.rglob("*") if p.is_file())
+    ignored = [p for p in paths if not _is_sequence_name(p.name)]
+    if ignored:
+        log.info("ignored %d files that are not FASTA/FASTQ by name, e.g. %s", len(ignored), ignored[0])
+    for path in paths:
+        if _is_sequence_name(path.name):
+            yield str(path), path.open("rb")
+
+
+def _s3_files(uri: str) -> Iterator[tuple[str, BinaryIO]]:
+    import boto3  # only S3 sources need it
+
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3")
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+    ]
+    ignored = [k for k in keys if not _is_sequence_name(k.rsplit("/", 1)[-1])]
+    if ignored:
+        log.info(
+            "ignored %d objects that are not FASTA/FASTQ by name, e.g. s3://%s/%s",
+            len(ignored),
+            bucket,
+            ignored[0],
+        )
+    for key in sorted(set(keys) - set(ignored)):
+        yield f"s3://{bucket}/{key}", s3.get_object(Bucket=bucket, Key=key)["Body"]
+
+
+def _open_and_peek(raw: BinaryIO, source: str) -> tuple[BinaryIO, bytes]:
+    try:
+        stream = open_sequence_stream(raw)
+        return stream, stream.peek(1)[:1]
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise SequenceDataError(f"{source}: line 1: gzip stream is truncated or corrupt ({exc})") from exc
+
+
+def load_records(source: str | os.PathLike[str]) -> list[SequenceRecord]:
+    """Every record under `source` (file, folder or s3:// prefix): FASTA records and rejoined FASTQ tiles."""
+    source = str(source)
+    files = _s3_files(source) if source.startswith("s3://") else _local_files(Path(source))
+    fasta: list[tuple[str, bytes, str]] = []
+    tiles: list[Tile] = []
+    file_count = empty_records = 0
+    for name, raw in files:
+        file_count += 1
+        with raw:
+            stream, first = _open_and_peek(raw, name)
+            if first == b">":
+                for record_id, bases in read_fasta(stream, name):
+                    if bases:
+                        fasta.append((record_id, bases, name))
+                    else:
+                        empty_records += 1
+            elif first == b"@":
+                tiles.extend(read_fastq_tiles(stream, name))
+            elif not first:
+                raise SequenceDataError(f"{name}: file is empty; remove it or upload the full file")
+            else:
+                raise SequenceDataError(
+                    f"{name}: line 1: starts with {first!r}, expected '>' (FASTA) or '@' (FASTQ)"
+                )
+    if empty_records:
+        log.warning("skipped %d FASTA records with no sequence", empty_records)
+    joined = fasta + rejoin_tiles(tiles)
+    if not joined:
+        raise SequenceDataError(f"{source}: no FASTA/FASTQ sequence found ({file_count} sequence files)")
+    records = [SequenceRecord(rid, tokenize(bases), where) for rid, bases, where in joined]
+    log.info(
+        "loaded %d records, %d bases from %d files under %s",
+        len(records),
+        sum(len(r.tokens) for r in records),
+        file_count,
+        source,
+    )
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# Split and windows
+
+
+def validation_block(record_id: str, length: int, val_fraction: float) -> tuple[int, int]:
+    """[start, end) of the record's held-out block: floor(length * val_fraction) bases at a hashed offset."""
+    size = int(length * val_fraction)
+    digest = int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:8], "big")
+    start = digest % (length - size + 1)
+    return start, start + size
+
+
+class WindowCorpus:
+    """All tokens in one uint8 buffer, with the train pieces and validation blocks as [start, end) spans."""
+
+    def __init__(self, records: list[SequenceRecord], max_length: int, val_fraction: float) -> None:
+        self.max_length = max_length
+        self.tokens = np.concatenate([r.tokens for r in records])
+        train, val = [], []
+        offset = 0
+        for record in records:
+            n = len(record.tokens)
+            block_start, block_end = validation_block(record.record_id, n, val_fraction)
+            for start, end in ((0, block_start), (block_end, n)):
+                if end > start:
+                    train.append((offset + start, offset + end))
+            if block_end > block_start:
+                val.append((offset + block_start, offset + block_end))
+            offset += n
+        if not train:
+            raise SequenceDataError("no training bases left after the validation split; lower --val-fraction")
+        self.train_spans = np.array(train, dtype=np.int64)
+        self.val_spans = np.array(val, dtype=np.int64).reshape(-1, 2)
+        # Number of window starts per train piece (a short piece still yields one padded window).
+        self._starts_per_piece = np.maximum(
+            1, self.train_spans[:, 1] - self.train_spans[:, 0] - max_length + 1
+        )
+        self._cumulative_starts = np.cumsum(self._starts_per_piece)
+
+    @property
+    def train_tokens(self) -> int:
+        return int((self.train_spans[:, 1] - self.train_spans[:, 0]).sum())
+
+    @property
+    def val_tokens(self) -> int:
+        return int((self.val_spans[:, 1] - self.val_spans[:, 0]).sum())
+
+    def train_windows(self, step: int, count: int, seed: int, rc_probability: float) -> np.ndarray:
+        """Global batch of `step`: int64 [count, 3] rows of (start, length, reverse_complement)."""
+        rng = np.random.default_rng([seed, step])
+        flat = rng.integers(0, self._cumulative_starts[-1], size=count)
+        piece = np.searchsorted(self._cumulative_starts, flat, side="right")
+        offset_in_piece = flat - (self._cumulative_starts[piece] - self._starts_per_piece[piece])
+        starts = self.train_spans[piece, 0] + offset_in_piece
+        lengths = np.minimum(self.max_length, self.train_spans[piece, 1] - starts)
+        flip = rng.random(count) < rc_probability
+        return np.stack([starts, lengths, flip.astype(np.int64)], axis=1)
+
+    def val_windows(self, max_windows: int | None = None) -> np.ndarray:
+        """Validation windows, int64 [n, 3] (start, length, 0), tiling each block; evenly thinned to max_windows."""
+        rows = [
+            (s, min(self.max_length, end - s), 0)
+            for start, end in self.val_spans
+            for s in range(int(start), int(end), self.max_length)
+        ]
+        windows = np.array(rows, dtype=np.int64).reshape(-1, 3)
+        if max_windows is not None and len(windows) > max_windows:
+            windows = windows[np.linspace(0, len(windows) - 1, max_windows).round().astype(np.int64)]
+        return windows
+
+    def gather(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(input_ids, labels) int64 [len(windows), max_length] for rows of (start, length, rc)."""
+        starts, lengths, flips = windows[:, 0], windows[:, 1], windows[:, 2].astype(bool)
+        positions = np.arange(self.max_length)
+        valid = positions[None, :] < lengths[:, None]
+        index = np.where(valid, starts[:, None] + positions[None, :], 0)
+        window_tokens = self.tokens[index]
+        if flips.any():
+            # Reverse each flipped window within its own length, then complement.
+            reversed_index = np.where(valid, starts[:, None] + lengths[:, None] - 1 - positions[None, :], 0)
+            window_tokens[flips] = _COMPLEMENT_TOKEN[self.tokens[reversed_index[flips]]]
+        input_ids = np.where(valid, window_tokens, PAD_ID).astype(np.int64)
+        labels = np.where(valid, input_ids, IGNORE_INDEX)
+        return input_ids, labels

@@ -1,0 +1,487 @@
+"""Pretrain HyenaDNA (next-base prediction) on FASTA files or the FASTQ tiles of HealthOmics read sets.
+
+One CPU (a laptop; the lambda phage genome trains to eval perplexity < 4 in a few minutes):
+
+    python training_job/train.py --data data/lambda_phage_NC_001416.fa --model-dir out/ --max-steps 200
+
+One GPU (bf16 autocast is on by default on CUDA):
+
+    python training_job/train.py --data reads/ --model-dir out/ --model-size small --max-length 8192 \\
+        --batch-size 8 --max-steps 20000
+
+Many GPUs / nodes (SageMaker `torch_distributed` runs the same torchrun command):
+
+    torchrun --standalone --nproc_per_node=8 training_job/train.py --data reads/ --model-dir out/ \\
+        --model-size small --batch-size 8 --global-batch-size 256
+
+SageMaker (training-toolkit contract): data from `SM_CHANNEL_TRAIN`, the model to `SM_MODEL_DIR`,
+TensorBoard to `/opt/ml/output/tensorboard`, checkpoints to `/opt/ml/checkpoints`; each
+hyperparameter arrives as `--key value` (`sagemaker_*` ones are ignored; `key` may use `-` or `_`).
+A warm start comes from `--init-from` (model directory, model.tar.gz, or S3 URI of either) or
+the `SM_CHANNEL_MODEL` channel.
+
+Batching: `--batch-size` windows per process per micro-step; `--global-batch-size` windows per
+optimizer step over all processes (default: batch-size x processes). Gradient accumulation makes
+up the difference, so a job sees the same global batches on any number of GPUs. Batch `step` is
+a pure function of (seed, step) (see sequence_data), so the checkpointed data position is the step.
+
+Resume: the newest `checkpoint-<step>.pt` in `--checkpoint-dir` (model, optimizer, scheduler,
+RNG, step, history) is loaded on start; a job killed at any point (spot interruption) resumes
+there and ends exactly where an uninterrupted job would.
+
+Output lines for SageMaker metric_definitions (docs/contracts.md):
+
+    [train] step=120 loss=1.234500 perplexity=3.437100 tokens_per_s=5230.1 lr=0.000500
+    [eval] step=120 loss=1.300000 perplexity=3.669300
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, config_for_size
+from sequence_data import IGNORE_INDEX, WindowCorpus, load_records
+from torch.nn.parallel import DistributedDataParallel
+from training_artifact import endpoint_code_dir, fetch_model_dir, write_model_artifact
+
+log = logging.getLogger("train")
+
+# Every default in one place. On the lambda phage genome (48.5 kb, 2 CPU cores) these reach eval
+# perplexity ~3.8 (uniform: 4.0) in about 2-3 minutes; see docs/bench/training.md.
+DEFAULTS = {
+    "model_size": "tiny",
+    "init_from": os.environ.get("SM_CHANNEL_MODEL", ""),
+    "max_length": 1024,
+    "batch_size": 8,
+    "global_batch_size": 0,  # 0: batch_size x processes (no accumulation)
+    "max_steps": 300,
+    "learning_rate": 3e-3,
+    "min_lr_ratio": 0.1,
+    "warmup_steps": 30,
+    "weight_decay": 0.1,
+    "beta1": 0.9,
+    "beta2": 0.95,
+    "grad_clip": 1.0,
+    "val_fraction": 0.05,
+    "rc_probability": 0.0,
+    "eval_interval": 50,
+    "eval_windows": 64,
+    "log_interval": 10,
+    "checkpoint_interval": 100,
+    "keep_checkpoints": 2,
+    "seed": 1337,
+    "precision": "auto",  # bf16 autocast on CUDA, fp32 on CPU
+    "compile": False,
+}
+
+
+def _sagemaker_dir(preferred: str, fallback: str) -> str:
+    """`preferred` (an /opt/ml path) when it exists or can be created, else `fallback` (local stack)."""
+    try:
+        Path(preferred).mkdir(parents=True, exist_ok=True)
+        return preferred
+    except OSError:
+        return fallback
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    argv = sys.argv[1:] if argv is None else argv
+    # SageMaker passes its own settings as --sagemaker_<name> <value>; they are not ours.
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item.startswith(("--sagemaker_", "--sagemaker-")):
+            skip = "=" not in item
+        else:
+            kept.append(item)
+
+    in_sagemaker = "SM_MODEL_DIR" in os.environ
+    output_data_dir = os.environ.get("SM_OUTPUT_DATA_DIR", "")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+
+    def add(name: str, **kwargs) -> None:
+        parser.add_argument(f"--{name}", f"--{name.replace('-', '_')}", **kwargs)
+
+    add("data", default=os.environ.get("SM_CHANNEL_TRAIN"), help="FASTA/FASTQ file, folder or s3:// prefix")
+    add("model-dir", default=os.environ.get("SM_MODEL_DIR", "out"), help="where the model artifact goes")
+    add(
+        "checkpoint-dir",
+        default=None,
+        help="default /opt/ml/checkpoints (SageMaker) or <model-dir>/checkpoints",
+    )
+    add("tensorboard-dir", default=None, help="default /opt/ml/output/tensorboard or <model-dir>/tensorboard")
+    add("model-size", default=DEFAULTS["model_size"], choices=["tiny", "small", "medium"])
+    add("init-from", default=DEFAULTS["init_from"], help="warm start: model dir, model.tar.gz or s3:// URI")
+    for name, kind in (
+        ("max-length", int),
+        ("batch-size", int),
+        ("global-batch-size", int),
+        ("max-steps", int),
+        ("learning-rate", float),
+        ("min-lr-ratio", float),
+        ("warmup-steps", int),
+        ("weight-decay", float),
+        ("beta1", float),
+        ("beta2", float),
+        ("grad-clip", float),
+        ("val-fraction", float),
+        ("rc-probability", float),
+        ("eval-interval", int),
+        ("eval-windows", int),
+        ("log-interval", int),
+        ("checkpoint-interval", int),
+        ("keep-checkpoints", int),
+        ("seed", int),
+    ):
+        add(name, type=kind, default=DEFAULTS[name.replace("-", "_")])
+    add("precision", default=DEFAULTS["precision"], choices=["auto", "bf16", "fp32"])
+    add("compile", type=_bool, default=DEFAULTS["compile"], help="torch.compile the model (true/false)")
+    args = parser.parse_args(kept)
+
+    if not args.data:
+        parser.error("--data is required (or set SM_CHANNEL_TRAIN)")
+    if args.checkpoint_dir is None:
+        local = str(Path(output_data_dir).parent / "checkpoints") if output_data_dir else ""
+        args.checkpoint_dir = (
+            _sagemaker_dir("/opt/ml/checkpoints", local)
+            if in_sagemaker
+            else str(Path(args.model_dir) / "checkpoints")
+        )
+    if args.tensorboard_dir is None:
+        local = str(Path(output_data_dir) / "tensorboard") if output_data_dir else ""
+        args.tensorboard_dir = (
+            _sagemaker_dir("/opt/ml/output/tensorboard", local)
+            if in_sagemaker
+            else str(Path(args.model_dir) / "tensorboard")
+        )
+    return args
+
+
+def lr_factor(step: int, warmup_steps: int, max_steps: int, min_lr_ratio: float) -> float:
+    """Linear warmup to 1, then cosine decay to min_lr_ratio at max_steps."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
+    return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_optimizer(model: torch.nn.Module, args: argparse.Namespace, fused: bool) -> torch.optim.AdamW:
+    # nanoGPT's rule (decay matrices and embeddings, not biases/norms), plus HyenaDNA's: the implicit
+    # filter (positional embedding, Sin MLP) gets no weight decay, as in the reference `_optim` groups.
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (decay if param.dim() >= 2 and "filter_fn" not in name else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": args.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.beta1, args.beta2), fused=fused)
+
+
+def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
+    found = [
+        (int(m.group(1)), p) for p in checkpoint_dir.glob("checkpoint-*.pt") if (m := _CKPT.match(p.name))
+    ]
+    return max(found)[1] if found else None
+
+
+_CKPT = re.compile(r"checkpoint-(\d+)\.pt$")
+
+
+def save_checkpoint(checkpoint_dir: Path, state: dict, keep: int) -> Path:
+    """Atomic write (tmp + rename) so a kill mid-save never leaves a half checkpoint as the latest."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    path = checkpoint_dir / f"checkpoint-{state['step']:08d}.pt"
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    older = sorted(p for p in checkpoint_dir.glob("checkpoint-*.pt") if _CKPT.match(p.name))[:-keep]
+    for stale in older:
+        stale.unlink(missing_ok=True)
+    return path
+
+
+@torch.no_grad()
+def evaluate(model, corpus: WindowCorpus, windows: np.ndarray, args, device, autocast, rank, world) -> float:
+    """Token-weighted mean next-base loss over the validation windows (sharded over processes)."""
+    model.eval()
+    total = torch.zeros(2, dtype=torch.float64, device=device)  # [sum of losses, tokens]
+    mine = windows[rank::world]
+    for i in range(0, len(mine), args.batch_size):
+        input_ids, labels = corpus.gather(mine[i : i + args.batch_size])
+        labels_t = torch.from_numpy(labels).to(device)
+        with autocast:
+            loss = model(input_ids=torch.from_numpy(input_ids).to(device), labels=labels_t).loss
+        tokens = (labels_t[:, 1:] != IGNORE_INDEX).sum()
+        total += torch.stack([loss.double() * tokens, tokens.double()])
+    if world > 1:
+        dist.all_reduce(total)
+    model.train()
+    return (total[0] / total[1]).item()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+
+    # ---- processes and devices --------------------------------------------------------------
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if ddp:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    else:
+        rank, world, local_rank = 0, 1, 0
+    master_process = rank == 0
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    logging.basicConfig(
+        level=logging.INFO if master_process else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    use_bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+    if args.global_batch_size == 0:
+        args.global_batch_size = args.batch_size * world
+    accumulation, remainder = divmod(args.global_batch_size, args.batch_size * world)
+    if remainder or accumulation == 0:
+        raise SystemExit(
+            f"--global-batch-size {args.global_batch_size} must be a multiple of --batch-size "
+            f"{args.batch_size} x {world} processes"
+        )
+    torch.manual_seed(args.seed + rank)
+    code_dir = endpoint_code_dir(Path(__file__).resolve().parent)  # fail now, not after training
+
+    # ---- data -------------------------------------------------------------------------------
+    records = load_records(args.data)
+    corpus = WindowCorpus(records, args.max_length, args.val_fraction)
+    val_windows = corpus.val_windows(args.eval_windows)
+    log.info(
+        "data: %d train bases, %d validation bases (%d eval windows of <= %d)",
+        corpus.train_tokens,
+        corpus.val_tokens,
+        len(val_windows),
+        args.max_length,
+    )
+
+    # ---- model: resume > warm start > fresh ---------------------------------------------------
+    checkpoint_dir = Path(args.checkpoint_dir)
+    resume_path = latest_checkpoint(checkpoint_dir)
+    checkpoint = torch.load(resume_path, map_location="cpu", weights_only=True) if resume_path else None
+    if checkpoint:
+        model = HyenaDNAForCausalLM(HyenaDNAConfig.from_dict(json.loads(checkpoint["model_config"])))
+        model.load_state_dict(checkpoint["model"])
+        log.info("resuming from %s (step %d)", resume_path, checkpoint["step"])
+    elif args.init_from:
+        with tempfile.TemporaryDirectory() as tmp:
+            model = HyenaDNAForCausalLM.from_pretrained(fetch_model_dir(args.init_from, Path(tmp)))
+        log.info("warm start from %s", args.init_from)
+    else:
+        family = config_for_size(args.model_size)
+        model = HyenaDNAForCausalLM(
+            config_for_size(args.model_size, max_seq_len=max(family.max_seq_len, args.max_length + 2))
+        )
+    if args.max_length > model.config.max_seq_len:
+        raise SystemExit(
+            f"--max-length {args.max_length} exceeds the model's max_seq_len {model.config.max_seq_len}"
+        )
+    model.to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info(
+        "model: %s, %.2fM parameters, device %s, bf16 %s",
+        model.config.d_model,
+        n_params / 1e6,
+        device,
+        use_bf16,
+    )
+    optimizer = build_optimizer(model, args, fused=device.type == "cuda")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, args.warmup_steps, args.max_steps, args.min_lr_ratio)
+    )
+    step, history, tokens_seen = 0, {"train": [], "eval": []}, 0
+    if checkpoint:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        if device.type == "cuda" and checkpoint["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(checkpoint["rng"]["cuda"])
+        step, history, tokens_seen = checkpoint["step"], checkpoint["history"], checkpoint["tokens_seen"]
+        if checkpoint["data"]["seed"] != args.seed:
+            log.warning(
+                "checkpoint was written with --seed %d; continuing with its seed", checkpoint["data"]["seed"]
+            )
+            args.seed = checkpoint["data"]["seed"]
+        del checkpoint
+    raw_model = model
+    if args.compile:
+        model = torch.compile(model)
+    if ddp:
+        model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+
+    tensorboard = None
+    if master_process:
+        from torch.utils.tensorboard import SummaryWriter
+
+        tensorboard = SummaryWriter(args.tensorboard_dir)
+    progress = None
+    if not sys.stderr.isatty():
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Writing model shards" bars in CloudWatch logs
+    if master_process and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        progress = tqdm(total=args.max_steps, initial=step, unit="step", dynamic_ncols=True)
+
+    def log_eval(at_step: int) -> float:
+        loss = evaluate(raw_model, corpus, val_windows, args, device, autocast, rank, world)
+        if master_process:
+            print(f"[eval] step={at_step} loss={loss:.6f} perplexity={math.exp(loss):.6f}", flush=True)
+            tensorboard.add_scalar("eval/loss", loss, at_step)
+            tensorboard.add_scalar("eval/perplexity", math.exp(loss), at_step)
+            history["eval"].append({"step": at_step, "loss": loss})
+        return loss
+
+    def checkpoint_state() -> dict:
+        return {
+            "step": step,
+            "model": raw_model.state_dict(),
+            "model_config": raw_model.config.to_json_string(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+            },
+            "data": {"seed": args.seed, "next_step": step},  # batch s = f(seed, s): the step is the position
+            "history": history,
+            "tokens_seen": tokens_seen,
+            "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))},
+        }
+
+    # ---- training loop ------------------------------------------------------------------------
+    start_step, started = step, time.perf_counter()
+    interval_loss = torch.zeros((), device=device)
+    interval_steps, interval_start = 0, time.perf_counter()
+    tokens_per_step = args.global_batch_size * args.max_length
+    model.train()
+    while step < args.max_steps:
+        windows = corpus.train_windows(step, args.global_batch_size, args.seed, args.rc_probability)
+        for micro in range(accumulation):
+            rows = windows[(micro * world + rank) * args.batch_size :][: args.batch_size]
+            input_ids, labels = (torch.from_numpy(a) for a in corpus.gather(rows))
+            if device.type == "cuda":
+                input_ids, labels = (
+                    t.pin_memory().to(device, non_blocking=True) for t in (input_ids, labels)
+                )
+            # DDP: all-reduce gradients only on the last micro-step.
+            with model.no_sync() if ddp and micro < accumulation - 1 else contextlib.nullcontext():
+                with autocast:
+                    loss = model(input_ids=input_ids, labels=labels).loss / accumulation
+                loss.backward()
+            interval_loss += loss.detach()
+        if args.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        interval_steps += 1
+        tokens_seen += tokens_per_step
+        if progress:
+            progress.update(1)
+
+        if step % args.log_interval == 0 or step == args.max_steps:
+            if ddp:
+                dist.all_reduce(interval_loss, op=dist.ReduceOp.AVG)
+            train_loss = interval_loss.item() / interval_steps
+            tokens_per_s = tokens_per_step * interval_steps / (time.perf_counter() - interval_start)
+            if master_process:
+                print(
+                    f"[train] step={step} loss={train_loss:.6f} perplexity={math.exp(train_loss):.6f} "
+                    f"tokens_per_s={tokens_per_s:.1f} lr={lr:.6f}",
+                    flush=True,
+                )
+                for name, value in (
+                    ("loss", train_loss),
+                    ("perplexity", math.exp(train_loss)),
+                    ("tokens_per_s", tokens_per_s),
+                    ("lr", lr),
+                ):
+                    tensorboard.add_scalar(f"train/{name}", value, step)
+                history["train"].append({"step": step, "loss": train_loss})
+            interval_loss.zero_()
+            interval_steps, interval_start = 0, time.perf_counter()
+        if step % args.eval_interval == 0 or step == args.max_steps:
+            log_eval(step)
+        if master_process and (step % args.checkpoint_interval == 0 or step == args.max_steps):
+            save_checkpoint(checkpoint_dir, checkpoint_state(), args.keep_checkpoints)
+    if progress:
+        progress.close()
+
+    # ---- save ---------------------------------------------------------------------------------
+    if not history["eval"] or history["eval"][-1]["step"] != step:
+        log_eval(step)  # resumed at max_steps, or a zero-step run: the artifact still needs a score
+    metrics = {}
+    if master_process:
+        eval_loss = history["eval"][-1]["loss"]
+        train_loss = history["train"][-1]["loss"] if history["train"] else float("nan")
+        metrics = {
+            "eval_loss": eval_loss,
+            "eval_perplexity": math.exp(eval_loss),
+            "train_loss": train_loss,
+            "train_perplexity": math.exp(train_loss),
+            "steps": step,
+            "tokens_seen": tokens_seen,
+            "train_seconds_this_run": round(time.perf_counter() - started, 1),
+            "steps_this_run": step - start_step,
+            "parameters": n_params,
+            "max_length": args.max_length,
+            "global_batch_size": args.global_batch_size,
+            "processes": world,
+            "train_bases": corpus.train_tokens,
+            "validation_bases": corpus.val_tokens,
+            "history": history,
+        }
+        write_model_artifact(Path(args.model_dir), raw_model, metrics, code_dir)
+        tensorboard.close()
+        log.info(
+            "wrote the model artifact to %s (eval perplexity %.4f)",
+            args.model_dir,
+            metrics["eval_perplexity"],
+        )
+    if ddp:
+        dist.barrier()
+        dist.destroy_process_group()
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The model artifact (SM_MODEL_DIR -> model.tar.gz) and fetching a model to warm-start from.
+
+Artifact layout (docs/contracts.md), servable by the SageMaker PyTorch inference container with
+nothing downloaded:
+
+    config.json, model.safetensors      HF save_pretrained (LongSafari key names)
+    tokenizer_config.json, ...          CharacterTokenizer.save_pretrained
+    metrics.json, loss.png, perplexity.png
+    code/inference.py (+ the endpoint modules it imports), code/hyenadna/, code/requirements.txt
+
+The endpoint code is found next to train.py in `endpoint/` (the source bundle built by
+hyenaflow/packaging.py) or in the repository's `endpoint/` folder (plain CLI runs).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+# What the inference container must pip-install on top of its own torch (same pins as pyproject).
+INFERENCE_REQUIREMENTS = "transformers==5.23.0\nsafetensors==0.8.0\nnumpy==2.3.5\n"
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "test_*.py")
+
+
+def endpoint_code_dir(train_dir: Path) -> Path:
+    """The folder holding the endpoint's inference.py: `<train_dir>/endpoint` or `<train_dir>/../endpoint`."""
+    for candidate in (train_dir / "endpoint", train_dir.parent / "endpoint"):
+        if (candidate / "inference.py").is_file():
+            return candidate
+    raise SystemExit(
+        f"endpoint/inference.py not found next to {train_dir} or in its parent; run train.py from the "
+        "repository or from a source bundle built by hyenaflow.packaging"
+    )
+
+
+def write_model_artifact(model_dir: Path, model, metrics: dict, code_dir: Path) -> None:  # noqa: ANN001
+    """Write the full artifact of `model` (a HyenaDNAForCausalLM) into model_dir."""
+    from hyenadna import CharacterTokenizer
+    from plots import write_training_plots
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(model_dir, safe_serialization=True)
+    CharacterTokenizer(model_max_length=model.config.max_seq_len).save_pretrained(model_dir)
+    (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_training_plots(metrics["history"], model_dir)
+
+    code = model_dir / "code"
+    if code.exists():
+        shutil.rmtree(code)
+    code.mkdir()
+    for module in sorted(code_dir.glob("*.py")):  # inference.py and the modules it imports
+        if not module.name.startswith("test_"):
+            shutil.copy2(module, code / module.name)
+    shutil.copytree(Path(__file__).resolve().parent / "hyenadna", code / "hyenadna", ignore=_IGNORE)
+    requirements = code_dir / "requirements.txt"
+    (code / "requirements.txt").write_text(
+        requirements.read_text() if requirements.is_file() else INFERENCE_REQUIREMENTS
+    )
+
+
+def fetch_model_dir(source: str, scratch: Path) -> Path:
+    """A local directory holding config.json + weights, from a folder, a model.tar.gz, or s3:// of either."""
+    if source.startswith("s3://"):
+        import boto3
+
+        bucket, _, key = source.removeprefix("s3://").partition("/")
+        s3 = boto3.client("s3")
+        if key.endswith(".tar.gz"):
+            local = scratch / "model.tar.gz"
+            s3.download_file(bucket, key, str(local))
+            source = str(local)
+        else:
+            prefix = key.rstrip("/") + "/" if key else ""
+            target = scratch / "model"
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    relative = item["Key"][len(prefix) :]
+                    if relative and not relative.endswith("/"):
+                        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+                        s3.download_file(bucket, item["Key"], str(target / relative))
+            source = str(target)
+    path = Path(source)
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+        target = scratch / "extracted"
+        with tarfile.open(path) as archive:
+            archive.extractall(target, filter="data")
+        path = target
+    if not (path / "config.json").is_file():
+        raise SystemExit(f"--init-from {source}: no config.json there; expected a HyenaDNA model directory")
+    return path
