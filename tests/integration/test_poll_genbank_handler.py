@@ -1,0 +1,256 @@
+"""poll_genbank against a local E-utilities server (real response formats) and a moto server."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from tests.integration.eutils_server import EutilsServer, FakeEutils, GenbankRecord
+from tests.support.lambda_env import (
+    EVENTS,
+    FakeOmicsImports,
+    LambdaContext,
+    MotoStack,
+    fresh_lambda_module,
+    moto_stack,
+)
+
+QUERY = "Caudoviricetes[Organism] AND complete genome[Title]"
+LAMBDA = "ATGAAAGCGTTAACGGCCAGGCAACAAGAGGTGTTTGATCTCATCCGTGATCACATCAGCCAGACAGGTATGCCGCCGACGCGTGCGGAA"
+
+
+def genbank_record(uid: str, accession: str, modified: date, length: int = 150) -> GenbankRecord:
+    sequence = (LAMBDA * (length // len(LAMBDA) + 1))[:length]
+    return GenbankRecord(uid, accession, f"Escherichia phage {uid}, complete genome", sequence, modified)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[MotoStack]:
+    with moto_stack() as running:
+        yield running
+
+
+@pytest.fixture
+def eutils(stack: MotoStack) -> Iterator[EutilsServer]:
+    with EutilsServer(FakeEutils()) as server:
+        yield server
+
+
+@pytest.fixture
+def poll_env(stack: MotoStack, eutils: EutilsServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    table = f"state-{len(os.environ.get('PYTEST_CURRENT_TEST', ''))}-{id(eutils)}"
+    stack.client("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    env = {
+        "DATA_BUCKET": stack.bucket,
+        "STATE_TABLE": table,
+        "ALERT_TOPIC_ARN": stack.topic_arn,
+        "GENBANK_QUERY": QUERY,
+        "GENBANK_DB": "nuccore",
+        "GENBANK_BATCH_SIZE": "2",
+        "GENBANK_MAX_RECORDS_PER_RUN": "50",
+        "NCBI_EMAIL": "pipeline@example.org",
+        "NCBI_TOOL": "hyenaflow-test",
+        "EUTILS_BASE_URL": eutils.base_url,
+        "POWERTOOLS_SERVICE_NAME": "poll_genbank",
+        "POWERTOOLS_METRICS_NAMESPACE": "hyenaflow",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("NCBI_API_KEY_PARAMETER", raising=False)
+    return env
+
+
+def run_poll(at: str) -> dict[str, Any]:
+    handler = fresh_lambda_module("poll_genbank.handler")
+    event = json.loads((EVENTS / "schedule_poll_genbank.json").read_text())
+    event["time"] = at
+    return handler.lambda_handler(event, LambdaContext("hyenaflow-poll-genbank"))
+
+
+def genbank_keys(stack: MotoStack) -> list[str]:
+    return stack.keys("incoming/genbank/")
+
+
+def read(stack: MotoStack, key: str) -> bytes:
+    return stack.client("s3").get_object(Bucket=stack.bucket, Key=key)["Body"].read()
+
+
+def clear_genbank(stack: MotoStack) -> None:
+    s3 = stack.client("s3")
+    for key in genbank_keys(stack):
+        s3.delete_object(Bucket=stack.bucket, Key=key)
+
+
+def test_first_poll_writes_one_fasta_per_new_record_from_the_lookback_window(stack, eutils, poll_env):
+    clear_genbank(stack)
+    eutils.fake.records = [
+        genbank_record("2001", "OQ100001.1", date(2026, 11, 10)),
+        genbank_record("2002", "OQ100002.1", date(2026, 11, 11), length=250),
+        genbank_record("2003", "OQ100003.2", date(2026, 11, 12)),
+        genbank_record("1999", "OQ099999.1", date(2026, 10, 1)),  # before the 7-day lookback
+    ]
+
+    result = run_poll("2026-11-12T06:00:00Z")
+
+    assert result["found"] == 3 and result["written"] == 3 and result["complete"]
+    assert genbank_keys(stack) == [f"incoming/genbank/OQ10000{n}.fa" for n in ("1.1", "2.1", "3.2")]
+    record = read(stack, "incoming/genbank/OQ100002.1.fa")
+    assert record.startswith(b">OQ100002.1 Escherichia phage 2002")
+    assert b"".join(record.split(b"\n")[1:]) == eutils.fake.records[1].sequence.encode()
+    [search] = eutils.fake.calls("esearch.fcgi")
+    assert search.params["term"] == QUERY and search.params["usehistory"] == "y"
+    assert (search.params["datetype"], search.params["mindate"], search.params["maxdate"]) == (
+        "mdat",
+        "2026/11/05",
+        "2026/11/12",
+    )
+    assert search.params["tool"] == "hyenaflow-test" and search.params["email"] == "pipeline@example.org"
+    fetches = eutils.fake.calls("efetch.fcgi")
+    assert [(f.params["retstart"], f.params["retmax"]) for f in fetches] == [("0", "2"), ("2", "2")]
+    assert all(f.params["rettype"] == "fasta" and f.params["WebEnv"] for f in fetches)
+
+
+def test_next_poll_starts_at_the_last_window_and_skips_versions_already_ingested(stack, eutils, poll_env):
+    clear_genbank(stack)
+    eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]
+    run_poll("2026-11-12T06:00:00Z")
+    clear_genbank(stack)  # ingest_fasta consumed the file; the state table still remembers it
+    eutils.fake.records += [
+        genbank_record("2004", "OQ100001.2", date(2026, 11, 13)),  # a new version of the same accession
+        genbank_record("2005", "OQ100005.1", date(2026, 11, 13)),
+    ]
+
+    result = run_poll("2026-11-13T06:00:00Z")
+
+    assert result["written"] == 2 and result["skipped_seen"] == 1
+    assert genbank_keys(stack) == ["incoming/genbank/OQ100001.2.fa", "incoming/genbank/OQ100005.1.fa"]
+    second_search = eutils.fake.calls("esearch.fcgi")[1]
+    assert (second_search.params["mindate"], second_search.params["maxdate"]) == ("2026/11/12", "2026/11/13")
+
+
+def test_ncbi_429_and_500_answers_are_retried_with_backoff(stack, eutils, poll_env):
+    clear_genbank(stack)
+    eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]
+    eutils.fake.fail_next("esearch.fcgi", 500)
+    eutils.fake.fail_next("efetch.fcgi", 429)
+
+    result = run_poll("2026-11-12T06:00:00Z")
+
+    assert result["written"] == 1 and result["complete"]
+    assert len(eutils.fake.calls("esearch.fcgi")) == 2 and len(eutils.fake.calls("efetch.fcgi")) == 2
+    fetches = eutils.fake.calls("efetch.fcgi")
+    assert fetches[1].at - fetches[0].at >= 0.9  # backoff of ~1 s after the 429
+
+
+def test_requests_never_exceed_three_per_second_without_an_api_key(stack, eutils, poll_env):
+    clear_genbank(stack)
+    eutils.fake.records = [
+        genbank_record(str(3000 + n), f"OQ2000{n:02d}.1", date(2026, 11, 12)) for n in range(8)
+    ]
+
+    run_poll("2026-11-12T06:00:00Z")
+
+    starts = [r.at for r in eutils.fake.requests]
+    assert len(starts) == 5  # 1 esearch + 4 efetch batches of 2
+    for earlier, later in zip(starts, starts[3:], strict=False):
+        assert later - earlier >= 1.0 - 0.05  # any 4 consecutive requests span at least a second
+    assert "api_key" not in eutils.fake.requests[0].params
+
+
+def test_api_key_from_ssm_is_sent_and_allows_ten_requests_per_second(stack, eutils, poll_env, monkeypatch):
+    clear_genbank(stack)
+    stack.client("ssm").put_parameter(
+        Name="/hyenaflow/ncbi-api-key", Value="0123456789abcdef", Type="SecureString", Overwrite=True
+    )
+    monkeypatch.setenv("NCBI_API_KEY_PARAMETER", "/hyenaflow/ncbi-api-key")
+    eutils.fake.records = [
+        genbank_record(str(3000 + n), f"OQ3000{n:02d}.1", date(2026, 11, 12)) for n in range(8)
+    ]
+
+    run_poll("2026-11-12T06:00:00Z")
+
+    assert {r.params.get("api_key") for r in eutils.fake.requests} == {"0123456789abcdef"}
+    starts = [r.at for r in eutils.fake.requests]
+    assert starts[-1] - starts[0] < 1.0  # 5 requests well under the 3/s pace (which needs >= 1.33 s)
+
+
+def test_cap_per_run_leaves_the_window_open_for_the_next_run(stack, eutils, poll_env, monkeypatch):
+    clear_genbank(stack)
+    monkeypatch.setenv("GENBANK_MAX_RECORDS_PER_RUN", "2")
+    eutils.fake.records = [
+        genbank_record(str(4000 + n), f"OQ4000{n:02d}.1", date(2026, 11, 12)) for n in range(3)
+    ]
+
+    first = run_poll("2026-11-12T06:00:00Z")
+    second = run_poll("2026-11-12T07:00:00Z")
+
+    assert (first["written"], first["complete"]) == (2, False)
+    assert (second["written"], second["skipped_seen"], second["complete"]) == (1, 2, True)
+    searches = eutils.fake.calls("esearch.fcgi")
+    assert searches[0].params["mindate"] == searches[1].params["mindate"] == "2026/11/05"
+    assert len(genbank_keys(stack)) == 3
+
+
+def test_ncbi_down_fails_the_run_and_records_no_progress(stack, eutils, poll_env):
+    from common.aws_clients import client
+    from poll_genbank.eutils import EutilsClient, EutilsError
+    from poll_genbank.poller import GenbankState, PollConfig, poll_genbank
+
+    clear_genbank(stack)
+    eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]
+    eutils.fake.fail_next("efetch.fcgi", 503, 503, 503)
+    fresh_lambda_module("poll_genbank.settings")
+    config = PollConfig("nuccore", QUERY, batch_size=2, max_records_per_run=10, initial_lookback_days=7)
+    state = GenbankState(client("dynamodb"), poll_env["STATE_TABLE"], config)
+    quick = EutilsClient(eutils.base_url, tool="t", email=None, max_attempts=3, backoff_base_s=0.01)
+
+    with pytest.raises(EutilsError, match="efetch.fcgi: HTTP 503 after 3 attempt"):
+        poll_genbank(
+            now=datetime(2026, 11, 12, 6, tzinfo=UTC),
+            config=config,
+            eutils=quick,
+            state=state,
+            s3=client("s3"),
+            bucket=stack.bucket,
+        )
+    assert state.window_end() is None and genbank_keys(stack) == []
+
+
+def test_polled_file_is_ingested_as_a_read_set_named_by_its_accession(stack, eutils, poll_env, monkeypatch):
+    from common.aws_clients import client
+    from ingest_fasta.ingest import UploadedObject, ingest_uploaded_fasta
+    from ingest_fasta.settings import IngestSettings
+
+    clear_genbank(stack)
+    eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]
+    run_poll("2026-11-12T06:00:00Z")
+    head = stack.client("s3").head_object(Bucket=stack.bucket, Key="incoming/genbank/OQ100001.1.fa")
+    omics = FakeOmicsImports().attach(client("omics"))
+    settings = IngestSettings(
+        data_bucket=stack.bucket,
+        alert_topic_arn=stack.topic_arn,
+        sequence_store_id="1234567890",
+        omics_import_role_arn="arn:aws:iam::111122223333:role/import",
+    )
+    uploaded = UploadedObject(stack.bucket, "incoming/genbank/OQ100001.1.fa", head["ETag"].strip('"'), 0)
+
+    result = ingest_uploaded_fasta(
+        uploaded, s3=client("s3"), omics=client("omics"), settings=settings, alert=print
+    )
+
+    assert result["status"] == "imported" and result["bases"] == 150
+    assert omics.requests[0]["sources"][0]["sampleId"] == "OQ100001.1"

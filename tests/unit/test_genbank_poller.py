@@ -1,0 +1,74 @@
+"""poll_genbank's pure parts: accession parsing, NCBI request spacing, retry delays."""
+
+from __future__ import annotations
+
+import pytest
+from poll_genbank.eutils import EutilsClient, RateLimiter
+from poll_genbank.poller import accession_of
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("header", "accession"),
+    [
+        (b">NC_001416.1 Escherichia phage Lambda, complete genome", "NC_001416.1"),
+        (b">MN908947.3 Severe acute respiratory syndrome coronavirus 2 isolate Wuhan-Hu-1", "MN908947.3"),
+        (b">gi|9626243|ref|NC_001416.1| Enterobacteria phage lambda", "NC_001416.1"),
+        (b">NZ_CP012345.1 Escherichia coli chromosome", "NZ_CP012345.1"),
+    ],
+)
+def test_accession_version_is_read_from_ncbi_fasta_headers(header, accession):
+    assert accession_of(header) == accession
+
+
+@pytest.mark.parametrize("header", [b">", b">../../etc/passwd x", b">NC_001416 no version"])
+def test_headers_without_a_safe_accession_version_are_refused(header):
+    with pytest.raises(ValueError, match="no accession.version"):
+        accession_of(header)
+
+
+def test_requests_are_spaced_to_three_per_second_without_an_api_key():
+    clock = FakeClock()
+    client = EutilsClient("http://127.0.0.1:9/", tool="t", email=None, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(7):
+        client.limiter.wait()
+        starts.append(clock.now)
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert all(gap >= 1 / 3 - 1e-9 for gap in gaps)
+    assert starts[-1] - starts[0] == pytest.approx(2.0)  # 7 requests take 2 s: 3 per second
+
+
+def test_an_api_key_allows_ten_requests_per_second():
+    clock = FakeClock()
+    client = EutilsClient("http://x/", tool="t", email=None, api_key="k", clock=clock, sleep=clock.sleep)
+    for _ in range(11):
+        client.limiter.wait()
+    assert clock.now - 100.0 == pytest.approx(1.0)
+
+
+def test_a_limiter_that_was_idle_does_not_sleep():
+    clock = FakeClock()
+    limiter = RateLimiter(3, clock=clock, sleep=clock.sleep)
+    limiter.wait()
+    clock.now += 5
+    limiter.wait()
+    assert clock.slept == []
+
+
+def test_retry_delay_grows_exponentially_and_honours_retry_after():
+    client = EutilsClient("http://x/", tool="t", email=None, backoff_base_s=0.5, backoff_max_s=4)
+    assert [client._retry_delay(n, None) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert client._retry_delay(1, "3") == 3.0
