@@ -121,6 +121,7 @@ class FastaToFastq:
         self._seen = SeenRecordIds()
         self._line = 1  # line number of the byte at the current position
         self._at_line_start = True
+        self._column_offset = 0  # bytes of the current line that earlier chunks already held
         self._header: bytearray | None = None  # header line being read (after '>')
         self._header_line = 0
         self._record_id: str | None = None
@@ -163,7 +164,10 @@ class FastaToFastq:
             stop = size if next_header < 0 else next_header + 1
             segment = chunk[pos:stop]
             out.append(self._sequence(segment))
-            self._line += segment.count(b"\n")
+            newlines = segment.count(b"\n")
+            self._line += newlines
+            last_newline = segment.rfind(b"\n")
+            self._column_offset = len(segment) - last_newline - 1 + (0 if newlines else self._column_offset)
             self._at_line_start = segment.endswith(b"\n")
             pos = stop
         return b"".join(out)
@@ -273,13 +277,13 @@ class FastaToFastq:
             line_no += 1
 
     def _raise_bad_sequence(self, segment: bytes) -> None:
-        line_no = self._line
+        line_no, offset = self._line, self._column_offset
         for line in segment.split(b"\n"):
             bad = normalise_bases(line).find(INVALID_BYTE)
             if bad >= 0:
                 stripped = line.translate(None, WHITESPACE)
                 value = stripped[bad]
-                column = line.index(bytes([value])) + 1
+                column = offset + line.index(bytes([value])) + 1
                 if value in PROTEIN_ONLY_LETTERS:
                     problem = (
                         f"{_describe_byte(value)} (column {column}) of record {self._record_id!r} is not a "
@@ -301,7 +305,7 @@ class FastaToFastq:
                         "sequence lines may hold only ACGTN/RYKMSWBDHV (any case); headers start with '>'"
                     )
                 raise InvalidFasta(problem, action, line_no)
-            line_no += 1
+            line_no, offset = line_no + 1, 0
         raise AssertionError("invalid byte not found again")  # pragma: no cover
 
 
