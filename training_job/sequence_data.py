@@ -16,8 +16,8 @@ names the record and the files/lines involved; an exact duplicate tile (same spa
 e.g. the same file imported twice) is dropped and counted. A record whose last tile is missing
 cannot be detected from the names alone.
 
-Sequence is uppercased, IUPAC ambiguity codes become N (as ingest does), anything else is an
-error naming file, line and column. Empty files and truncated gzip streams are errors too.
+Sequence is uppercased, IUPAC ambiguity codes become N and whitespace is dropped (as ingest
+does); anything else is an error naming file, line and column. Empty files and truncated gzip streams are errors too.
 
 Validation split (deterministic, works for one small genome as well as for many records):
 each record of n bases holds out one contiguous block of `floor(n * val_fraction)` bases. The
@@ -77,6 +77,8 @@ for _code in _IUPAC:
     _TO_ACGTN[_code] = _target
     _TO_ACGTN[ord(chr(_code).lower())] = _target
 _TO_ACGTN = bytes(_TO_ACGTN)
+_WHITESPACE = b" \t\r\n\v\f"  # dropped inside sequence lines, as ingest does
+_ALLOWED = frozenset(_IUPAC + _IUPAC.lower() + _WHITESPACE)
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,9 @@ class Tile:
 
 def normalize_bases(line: bytes, source: str, line_number: int) -> bytes:
     """Uppercase ACGTN bases of one sequence line; a non-nucleotide is an error naming file:line:column."""
-    bases = line.translate(_TO_ACGTN)
+    bases = line.translate(_TO_ACGTN, _WHITESPACE)
     if b"?" in bases:
-        column = bases.index(b"?")
+        column = next(i for i, byte in enumerate(line) if byte not in _ALLOWED)  # error path only
         raise SequenceDataError(
             f"{source}: line {line_number}, column {column + 1}: {line[column : column + 1]!r} is not a "
             "nucleotide (IUPAC DNA expected: A, C, G, T, N or an ambiguity code); fix or remove the file"
@@ -169,8 +171,7 @@ def read_fasta(stream: BinaryIO, source: str) -> Iterator[tuple[str, bytes]]:
                 raise SequenceDataError(f"{source}: line {number}: FASTA header has no record id")
             record_id, parts = words[0].decode("utf-8", "replace"), []
             continue
-        line = line.rstrip()
-        if not line:
+        if not line.strip():
             continue
         if record_id is None:
             raise SequenceDataError(
@@ -371,6 +372,8 @@ def load_records(source: str | os.PathLike[str]) -> list[SequenceRecord]:
 def validation_block(record_id: str, length: int, val_fraction: float) -> tuple[int, int]:
     """[start, end) of the record's held-out block: floor(length * val_fraction) bases at a hashed offset."""
     size = int(length * val_fraction)
+    if size == 0:
+        return length, length  # nothing held out: do not cut the record in two
     digest = int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:8], "big")
     start = digest % (length - size + 1)
     return start, start + size

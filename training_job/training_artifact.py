@@ -14,6 +14,7 @@ hyenaflow/packaging.py) or in the repository's `endpoint/` folder (plain CLI run
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import tarfile
@@ -35,6 +36,23 @@ def endpoint_code_dir(train_dir: Path) -> Path:
     )
 
 
+def inference_modules(code_dir: Path) -> list[Path]:
+    """inference.py and the sibling modules it imports, transitively (e.g. dna_tasks.py; not serve.py)."""
+    found, pending = {}, ["inference"]
+    while pending:
+        name = pending.pop()
+        path = code_dir / f"{name}.py"
+        if name in found or not path.is_file():
+            continue
+        found[name] = path
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                pending.extend(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                pending.append(node.module.split(".")[0])
+    return sorted(found.values())
+
+
 def write_model_artifact(model_dir: Path, model, metrics: dict, code_dir: Path) -> None:  # noqa: ANN001
     """Write the full artifact of `model` (a HyenaDNAForCausalLM) into model_dir."""
     from hyenadna import CharacterTokenizer
@@ -50,9 +68,8 @@ def write_model_artifact(model_dir: Path, model, metrics: dict, code_dir: Path) 
     if code.exists():
         shutil.rmtree(code)
     code.mkdir()
-    for module in sorted(code_dir.glob("*.py")):  # inference.py and the modules it imports
-        if not module.name.startswith("test_"):
-            shutil.copy2(module, code / module.name)
+    for module in inference_modules(code_dir):
+        shutil.copy2(module, code / module.name)
     shutil.copytree(Path(__file__).resolve().parent / "hyenadna", code / "hyenadna", ignore=_IGNORE)
     requirements = code_dir / "requirements.txt"
     (code / "requirements.txt").write_text(
