@@ -29,10 +29,13 @@ Events: aws.omics and aws.sagemaker events go through moto's `put_events` on the
 which delivers to rules' SQS (and log group / archive / event bus) targets; moto 5.2.5 raises
 NotImplementedError for Lambda targets, so route rules to SQS queues and run the Lambda from them.
 
+Waiting: `wait_for(probe, until, timeout_s, what)` polls with a deadline (import jobs,
+training jobs and endpoints all change state in the background, as on AWS).
+
 Test/demo hooks: `hyenaflow.local.omics.archive_read_sets(store_id, [read_set_ids])` archives
 read sets as HealthOmics does after 30 days unread.
 """
 
-from hyenaflow.local.moto_server import LocalAws, start_local_server
+from hyenaflow.local.moto_server import LocalAws, start_local_server, wait_for
 
-__all__ = ["LocalAws", "start_local_server"]
+__all__ = ["LocalAws", "start_local_server", "wait_for"]

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -262,6 +263,27 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def wait_for(
+    probe: Callable[[], Any],
+    until: Callable[[Any], bool],
+    timeout_s: float = 60.0,
+    what: str = "condition",
+    interval_s: float = 0.1,
+) -> Any:
+    """Call `probe()` until `until(result)` holds; return that result or raise TimeoutError.
+
+    The way to wait on the asynchronous emulations (import jobs, training jobs, endpoints).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = probe()
+        if until(result):
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout_s:.0f} s; last value: {result!r}")
+        time.sleep(interval_s)
 
 
 # --- the public handle -------------------------------------------------------------------------

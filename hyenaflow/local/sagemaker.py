@@ -69,9 +69,10 @@ def _epoch_ms(value: Any) -> Any:
 
 
 @functools.cache
-def _production_variant_instance_types() -> frozenset[str]:
+def _instance_types(shape: str) -> frozenset[str]:
+    """The instance types AWS accepts, from botocore's SageMaker model (moto's lists are older)."""
     model = botocore.session.get_session().get_service_model("sagemaker")
-    return frozenset(model.shape_for("ProductionVariantInstanceType").enum)
+    return frozenset(model.shape_for(shape).enum)
 
 
 def use_botocore_instance_types() -> None:
@@ -86,7 +87,7 @@ def use_botocore_instance_types() -> None:
     from moto.sagemaker.models import FakeEndpointConfig
 
     def validate_instance_type(self: Any, instance_type: str) -> None:
-        if instance_type not in _production_variant_instance_types():
+        if instance_type not in _instance_types("ProductionVariantInstanceType"):
             raise ValidationError(
                 message=f"Value '{instance_type}' at 'instanceType' failed to satisfy constraint: "
                 "Member must satisfy enum value set (ProductionVariantInstanceType)"
@@ -196,6 +197,14 @@ class SageMakerGapFill:
                 "ResourceInUse",
                 "Training job names must be unique within an AWS account and region, and a training job "
                 f"with this name already exists ({backend.training_jobs[name].arn})",
+            )
+        instance_type = (request.get("ResourceConfig") or {}).get("InstanceType")
+        if instance_type and instance_type not in _instance_types("TrainingInstanceType"):
+            return json_error(
+                start_response,
+                "ValidationException",
+                f"Value '{instance_type}' at 'resourceConfig.instanceType' failed to satisfy constraint: "
+                "Member must satisfy enum value set (TrainingInstanceType)",
             )
         status, headers, body = call_app(self.downstream, environ)
         if status != 200:

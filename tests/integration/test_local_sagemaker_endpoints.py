@@ -1,0 +1,227 @@
+"""Local SageMaker endpoints: inference-server subprocesses behind CreateEndpoint/UpdateEndpoint/Invoke."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import textwrap
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from hyenaflow.local import LocalAws, start_local_server, wait_for
+
+ROLE = "arn:aws:iam::123456789012:role/sagemaker"
+
+# A stand-in for endpoint/serve.py with the container contract: GET /ping, POST /invocations.
+FAKE_SERVE = textwrap.dedent(
+    """
+    import argparse, json, os, sys
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    version = open(os.path.join(args.model_dir, "version.txt")).read().strip()
+    if version == "broken":
+        sys.exit("cannot load model: version.txt says broken")
+    with open(os.path.join(args.model_dir, "server.pid"), "w") as out:
+        out.write(str(os.getpid()))
+
+    class Handler(BaseHTTPRequestHandler):
+        def reply(self, status, payload):
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self.reply(200 if self.path == "/ping" else 404, {})
+
+        def do_POST(self):
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if not request.get("sequences"):
+                self.reply(400, {"error": "'sequences' must be a non-empty list of DNA strings"})
+            else:
+                self.reply(200, {"model": version, "lengths": [len(s) for s in request["sequences"]]})
+
+        def log_message(self, *args):
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+    """
+)
+
+
+def model_tar(version: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in {"version.txt": version, "code/serve.py": FAKE_SERVE}.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
+    with start_local_server(tmp_path_factory.mktemp("local-aws")) as local:
+        local.client("s3").create_bucket(Bucket="model-bucket")
+        yield local
+
+
+def register_model(aws: LocalAws, version: str, instance_type: str = "ml.g5.xlarge") -> str:
+    """Upload a model.tar.gz, CreateModel + CreateEndpointConfig as deploy_model does; return the config."""
+    sagemaker, suffix = aws.client("sagemaker"), uuid.uuid4().hex[:8]
+    aws.client("s3").put_object(Bucket="model-bucket", Key=f"{suffix}/model.tar.gz", Body=model_tar(version))
+    sagemaker.create_model(
+        ModelName=f"model-{suffix}",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={
+            "Image": "pytorch-inference",
+            "ModelDataUrl": f"s3://model-bucket/{suffix}/model.tar.gz",
+        },
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"config-{suffix}",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"model-{suffix}",
+                "InstanceType": instance_type,
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    return f"config-{suffix}"
+
+
+def wait_settled(aws: LocalAws, name: str) -> dict[str, Any]:
+    sagemaker = aws.client("sagemaker")
+    return wait_for(
+        lambda: sagemaker.describe_endpoint(EndpointName=name),
+        lambda r: r["EndpointStatus"] not in ("Creating", "Updating"),
+        timeout_s=60,
+        what=f"endpoint {name} to settle",
+    )
+
+
+def invoke(aws: LocalAws, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    response = aws.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=name, ContentType="application/json", Accept="application/json", Body=json.dumps(payload)
+    )
+    return json.loads(response["Body"].read())
+
+
+def server_pid(aws: LocalAws, name: str) -> int:
+    pids = sorted((aws.workdir / "sagemaker/endpoints" / name).glob("deployment-*/model/server.pid"))
+    return int(pids[-1].read_text())
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A killed child stays a zombie until reaped; /proc tells the two apart.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] == "Z"
+
+
+def test_endpoint_serves_its_model_and_update_swaps_blue_green(aws: LocalAws) -> None:
+    sagemaker, name = aws.client("sagemaker"), f"hyenadna-{uuid.uuid4().hex[:6]}"
+    first, second = register_model(aws, "v1"), register_model(aws, "v2", "ml.g6.xlarge")
+
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=first)
+    assert sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Creating"
+    assert wait_settled(aws, name)["EndpointStatus"] == "InService"
+    assert invoke(aws, name, {"sequences": ["ACGT", "AC"]}) == {"model": "v1", "lengths": [4, 2]}
+    old_pid = server_pid(aws, name)
+
+    sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=second)
+    assert sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Updating"
+    assert invoke(aws, name, {"sequences": ["A"]})["model"] == "v1"  # old model serves during the update
+    updated = wait_settled(aws, name)
+
+    assert (updated["EndpointStatus"], updated["EndpointConfigName"]) == ("InService", second)
+    assert invoke(aws, name, {"sequences": ["ACG"]}) == {"model": "v2", "lengths": [3]}
+    wait_for(lambda: process_gone(old_pid), bool, timeout_s=15, what="old inference server to stop")
+    states = [
+        e["detail"]["EndpointStatus"]
+        for e in aws.events.history
+        if e["detail-type"] == "SageMaker Endpoint State Change" and e["detail"]["EndpointName"] == name
+    ]
+    assert states == ["InService", "Updating", "InService"]
+
+
+def test_failed_update_rolls_back_and_old_model_keeps_serving(aws: LocalAws) -> None:
+    sagemaker, name = aws.client("sagemaker"), f"rollback-{uuid.uuid4().hex[:6]}"
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=register_model(aws, "v1"))
+    wait_settled(aws, name)
+    broken = register_model(aws, "broken")
+
+    sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=broken)
+    endpoint = wait_settled(aws, name)
+
+    assert endpoint["EndpointStatus"] == "InService"
+    assert endpoint["EndpointConfigName"] != broken
+    assert "cannot load model: version.txt says broken" in endpoint["FailureReason"]
+    assert invoke(aws, name, {"sequences": ["AC"]})["model"] == "v1"
+
+
+def test_model_that_fails_to_start_leaves_endpoint_failed(aws: LocalAws) -> None:
+    sagemaker, name = aws.client("sagemaker"), f"failing-{uuid.uuid4().hex[:6]}"
+
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=register_model(aws, "broken"))
+    endpoint = wait_settled(aws, name)
+
+    assert endpoint["EndpointStatus"] == "Failed"
+    assert "did not pass the ping health check" in endpoint["FailureReason"]
+
+
+def test_model_client_error_is_returned_as_model_error(aws: LocalAws) -> None:
+    sagemaker, name = aws.client("sagemaker"), f"errors-{uuid.uuid4().hex[:6]}"
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=register_model(aws, "v1"))
+    wait_settled(aws, name)
+
+    with pytest.raises(ClientError) as error:
+        invoke(aws, name, {"sequences": []})
+
+    response = error.value.response
+    assert response["Error"]["Code"] == "ModelError"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert response["OriginalStatusCode"] == 400
+    assert "'sequences' must be a non-empty list of DNA strings" in response["OriginalMessage"]
+
+
+def test_deleted_endpoint_stops_its_server_and_refuses_invocations(aws: LocalAws) -> None:
+    sagemaker, name = aws.client("sagemaker"), f"delete-{uuid.uuid4().hex[:6]}"
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=register_model(aws, "v1"))
+    wait_settled(aws, name)
+    pid = server_pid(aws, name)
+
+    sagemaker.delete_endpoint(EndpointName=name)
+
+    wait_for(lambda: process_gone(pid), bool, timeout_s=15, what="inference server to stop")
+    with pytest.raises(ClientError) as error:
+        invoke(aws, name, {"sequences": ["A"]})
+    assert error.value.response["Error"]["Code"] == "ValidationError"
+
+
+@pytest.mark.parametrize("instance_type", ["ml.g5.xlarge", "ml.g6.xlarge", "ml.p4d.24xlarge"])
+def test_gpu_endpoint_instance_types_are_accepted(aws: LocalAws, instance_type: str) -> None:
+    config = register_model(aws, "v1", instance_type)
+
+    variants = aws.client("sagemaker").describe_endpoint_config(EndpointConfigName=config)[
+        "ProductionVariants"
+    ]
+
+    assert variants[0]["InstanceType"] == instance_type

@@ -1,0 +1,159 @@
+"""The local AWS endpoint as a whole: one URL for every service, clean shutdown, events to SQS."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import textwrap
+from pathlib import Path
+
+from hyenaflow.local import start_local_server, wait_for
+
+HANGING_TRAIN = textwrap.dedent(
+    """
+    import os, time
+    with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "..", "..", "train.pid"), "w") as out:
+        out.write(str(os.getpid()))
+    while True:
+        time.sleep(0.05)
+    """
+)
+
+
+def source_dir_tar(script: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("train.py")
+        info.size = len(script.encode())
+        tar.addfile(info, io.BytesIO(script.encode()))
+    return buffer.getvalue()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_one_endpoint_serves_every_service_the_stack_uses(tmp_path: Path) -> None:
+    with start_local_server(tmp_path) as aws:
+        aws.client("s3").create_bucket(Bucket="one-endpoint")
+        aws.client("dynamodb").create_table(
+            TableName="state",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        topic = aws.client("sns").create_topic(Name="alerts")["TopicArn"]
+        aws.client("ssm").put_parameter(Name="/hyenaflow/x", Value="1", Type="String")
+        store = aws.client("omics").create_sequence_store(name="reads")
+
+        assert "one-endpoint" in [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]]
+        assert aws.client("dynamodb").list_tables()["TableNames"] == ["state"]
+        assert [t["TopicArn"] for t in aws.client("sns").list_topics()["Topics"]] == [topic]
+        assert aws.client("ssm").get_parameter(Name="/hyenaflow/x")["Parameter"]["Value"] == "1"
+        assert [s["id"] for s in aws.client("omics").list_sequence_stores()["sequenceStores"]] == [
+            store["id"]
+        ]
+        assert aws.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+        assert aws.env()["AWS_ENDPOINT_URL"] == aws.endpoint_url
+
+
+def test_each_server_starts_empty(tmp_path: Path) -> None:
+    with start_local_server(tmp_path / "first") as aws:
+        aws.client("s3").create_bucket(Bucket="left-behind")
+        aws.client("omics").create_sequence_store(name="left-behind")
+
+    with start_local_server(tmp_path / "second") as aws:
+        assert aws.client("s3").list_buckets()["Buckets"] == []
+        assert aws.client("omics").list_sequence_stores()["sequenceStores"] == []
+
+
+def test_training_event_reaches_an_sqs_rule_target_with_the_real_shape(tmp_path: Path) -> None:
+    with start_local_server(tmp_path) as aws:
+        sqs, events, s3 = aws.client("sqs"), aws.client("events"), aws.client("s3")
+        url = sqs.create_queue(QueueName="training-events")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        pattern = {
+            "source": ["aws.sagemaker"],
+            "detail-type": ["SageMaker Training Job State Change"],
+            "detail": {"TrainingJobStatus": ["Completed", "Failed", "Stopped"]},
+        }
+        events.put_rule(Name="training-ended", EventPattern=json.dumps(pattern))
+        events.put_targets(Rule="training-ended", Targets=[{"Id": "q", "Arn": arn}])
+        s3.create_bucket(Bucket="events-bucket")
+        s3.put_object(Bucket="events-bucket", Key="data/x", Body=b"x")
+        s3.put_object(Bucket="events-bucket", Key="code.tar.gz", Body=source_dir_tar("print('done')\n"))
+
+        aws.client("sagemaker").create_training_job(
+            TrainingJobName="evented",
+            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+            RoleArn="arn:aws:iam::123456789012:role/r",
+            HyperParameters={"sagemaker_submit_directory": '"s3://events-bucket/code.tar.gz"'},
+            InputDataConfig=[
+                {
+                    "ChannelName": "train",
+                    "DataSource": {
+                        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://events-bucket/data/"}
+                    },
+                }
+            ],
+            OutputDataConfig={"S3OutputPath": "s3://events-bucket/out"},
+            ResourceConfig={"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            StoppingCondition={"MaxRuntimeInSeconds": 60},
+        )
+        messages = wait_for(
+            lambda: sqs.receive_message(QueueUrl=url).get("Messages", []),
+            bool,
+            timeout_s=30,
+            what="training event on the queue",
+        )
+
+    event = json.loads(messages[0]["Body"])
+    assert (event["source"], event["detail-type"]) == ("aws.sagemaker", "SageMaker Training Job State Change")
+    assert event["resources"] == ["arn:aws:sagemaker:us-east-1:123456789012:training-job/evented"]
+    detail = event["detail"]
+    assert (detail["TrainingJobName"], detail["TrainingJobStatus"]) == ("evented", "Completed")
+    assert (
+        detail["ModelArtifacts"]["S3ModelArtifacts"] == "s3://events-bucket/out/evented/output/model.tar.gz"
+    )
+    assert isinstance(detail["CreationTime"], int)  # epoch milliseconds, as SageMaker's events carry
+
+
+def test_stop_ends_running_training_scripts(tmp_path: Path) -> None:
+    aws = start_local_server(tmp_path)
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="stop-bucket")
+    s3.put_object(Bucket="stop-bucket", Key="data/x", Body=b"x")
+    s3.put_object(Bucket="stop-bucket", Key="code.tar.gz", Body=source_dir_tar(HANGING_TRAIN))
+    aws.client("sagemaker").create_training_job(
+        TrainingJobName="hangs",
+        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/r",
+        HyperParameters={"sagemaker_submit_directory": '"s3://stop-bucket/code.tar.gz"'},
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://stop-bucket/data/"}},
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": "s3://stop-bucket/out"},
+        ResourceConfig={"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+    )
+    pid_file = tmp_path / "sagemaker/training/hangs/train.pid"
+    pid = wait_for(lambda: pid_file.is_file() and pid_file.read_text(), bool, what="training script to start")
+
+    aws.stop()
+
+    assert not alive(int(pid))
