@@ -206,7 +206,7 @@ def parse_request(payload: Any, settings: EndpointSettings) -> TaskRequest:
     task = payload.get("task")
     if task is None:
         raise InvalidRequestError(f"request has no 'task'; use one of {', '.join(TASKS)}")
-    if task not in _TASK_FIELDS:
+    if not isinstance(task, str) or task not in _TASK_FIELDS:
         raise InvalidRequestError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     unknown = sorted(set(payload) - _TASK_FIELDS[task] - {"task"})
     if unknown:

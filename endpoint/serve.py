@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,6 +45,10 @@ from typing import Any
 LOG = logging.getLogger("hyenaflow.endpoint")
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 DEFAULT_PORT = 8080
+READ_BLOCK_BYTES = 1 << 16
+DRAIN_LIMIT_BYTES = (
+    64 << 20
+)  # refused bodies are read and dropped up to this size, then the connection closes
 
 
 def import_handler(model_dir: Path) -> ModuleType:
@@ -112,47 +117,83 @@ class InvocationsRequestHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, {"status": "ok"})
 
     def do_POST(self) -> None:
-        if self.path != "/invocations":
-            self._discard_body()
-            self._send(HTTPStatus.NOT_FOUND, {"error": f"no such path {self.path}; use POST /invocations"})
-            return
-        if self.server.model is None:
-            self._discard_body()
-            self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "model is still loading; poll GET /ping"})
-            return
-        body = self._read_body()
+        body = self._read_body()  # read even when refusing, so the client gets our answer, not a reset
         if body is None:
             return
-        status, text = self.server.invoke(body, self.headers.get("Content-Type"), self.headers.get("Accept"))
-        self._send(status, text)
+        if self.path != "/invocations":
+            self._send(HTTPStatus.NOT_FOUND, {"error": f"no such path {self.path}; use POST /invocations"})
+        elif self.server.model is None:
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "model is still loading; poll GET /ping"})
+        else:
+            status, text = self.server.invoke(
+                body, self.headers.get("Content-Type"), self.headers.get("Accept")
+            )
+            self._send(status, text)
 
     def _read_body(self) -> bytes | None:
-        """The request body, or None after answering 400 (no length, chunked, or over the cap)."""
+        """The request body (Content-Length or chunked), or None after answering 400.
+
+        A body over MAX_PAYLOAD_BYTES is read and dropped (never held in memory) up to
+        DRAIN_LIMIT_BYTES so the client sees the 400; past that the connection is closed.
+        """
         limit = self.server.handler.SETTINGS.max_payload_bytes
-        length_header = self.headers.get("Content-Length")
-        problem = None
-        if self.headers.get("Transfer-Encoding"):
-            problem = "chunked request bodies are not supported; send a Content-Length"
-        elif length_header is None or not length_header.isdigit():
-            problem = "Content-Length header missing or not a number"
-        elif int(length_header) > limit:
-            problem = (
-                f"request body is {length_header} bytes, over the limit of {limit} (MAX_PAYLOAD_BYTES); "
-                "send fewer or shorter sequences per request"
+        chunks: list[bytes] = []
+        size = 0
+        for block in self._body_blocks():
+            if block is None:
+                return None
+            size += len(block)
+            if size <= limit:
+                chunks.append(block)
+            elif size > DRAIN_LIMIT_BYTES:
+                self.close_connection = True
+                break
+        if size > limit:
+            self._send(
+                HTTPStatus.BAD_REQUEST,
+                {
+                    "error": f"request body is {'over ' if self.close_connection else ''}{size} bytes, over the "
+                    f"limit of {limit} (MAX_PAYLOAD_BYTES); send fewer or shorter sequences per request"
+                },
             )
-        if problem is None:
-            return self.rfile.read(int(length_header))
-        # The unread body would be taken for the next request: answer and close the connection.
+            return None
+        return b"".join(chunks)
+
+    def _body_blocks(self) -> Iterator[bytes | None]:
+        """Blocks of the body as they arrive; None (after answering 400) if its framing is wrong."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+                try:
+                    chunk_size = int(size_line, 16)
+                except ValueError:
+                    yield self._refuse_framing(f"malformed chunk size {size_line[:20]!r} in a chunked body")
+                    return
+                if chunk_size == 0:
+                    while self.rfile.readline(1024).strip():  # trailer fields, up to the blank line
+                        pass
+                    return
+                yield from self._read_exactly(chunk_size)
+                self.rfile.readline(1024)  # the CRLF closing the chunk
+        else:
+            length = self.headers.get("Content-Length", "0" if self.command != "POST" else None)
+            if length is None or not length.isdigit():
+                yield self._refuse_framing("Content-Length header missing or not a number")
+                return
+            yield from self._read_exactly(int(length))
+
+    def _read_exactly(self, size: int) -> Iterator[bytes]:
+        while size > 0:
+            block = self.rfile.read(min(size, READ_BLOCK_BYTES))
+            if not block:
+                raise ConnectionError("client closed the connection in the middle of the request body")
+            size -= len(block)
+            yield block
+
+    def _refuse_framing(self, problem: str) -> None:
+        # Where the body ends is unknown, so the connection cannot carry another request.
         self.close_connection = True
         self._send(HTTPStatus.BAD_REQUEST, {"error": problem})
-        return None
-
-    def _discard_body(self) -> None:
-        length = self.headers.get("Content-Length", "0")
-        if length.isdigit() and int(length) <= self.server.handler.SETTINGS.max_payload_bytes:
-            self.rfile.read(int(length))
-        else:
-            self.close_connection = True
 
     def _send(self, status: int, body: dict[str, Any] | str) -> None:
         data = (body if isinstance(body, str) else json.dumps(body)).encode("utf-8")
