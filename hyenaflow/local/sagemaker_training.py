@@ -10,6 +10,8 @@ into `<S3OutputPath>/<job>/output/model.tar.gz`.
 Paths on this machine replace the container's `/opt/ml/...` ones; the script sees them through
 the usual variables plus `SM_CHECKPOINT_DIR` (the container's `/opt/ml/checkpoints`, synced
 from/to CheckpointConfig.S3Uri) and `SM_TENSORBOARD_DIR` (`/opt/ml/output/tensorboard`).
+Layout of `<workdir>/sagemaker/training/<job>/`: `input/data/<channel>/`, `model/`,
+`output/data/`, `output/checkpoints/`, `code/` (unpacked source dir), `training.log`.
 """
 
 from __future__ import annotations
@@ -105,6 +107,10 @@ class TrainingRun:
         spec = self.request.get("AlgorithmSpecification", {})
         self.metrics = MetricTracker(spec.get("MetricDefinitions") or [])
         self.log_path = self.job_dir / "training.log"
+        # Where training_job/train.py puts them outside a container (next to SM_OUTPUT_DATA_DIR);
+        # also exported as SM_CHECKPOINT_DIR / SM_TENSORBOARD_DIR.
+        self.checkpoint_dir = self.job_dir / "output" / "checkpoints"
+        self.tensorboard_dir = self.job_dir / "output" / "data" / "tensorboard"
         self._log_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"training-{self.name}", daemon=True)
 
@@ -148,20 +154,15 @@ class TrainingRun:
             self.on_status(self, "Failed", "Failed", f"InternalServerError: {error!r}"[:FAILURE_REASON_MAX])
 
     def _prepare(self) -> tuple[Path, str]:
-        for sub in (
-            "input/data",
-            "input/config",
-            "model",
-            "output/data",
-            "output/tensorboard",
-            "checkpoints",
-        ):
+        for sub in ("input/data", "input/config", "model", "output/data"):
             (self.job_dir / sub).mkdir(parents=True, exist_ok=True)
+        for path in (self.checkpoint_dir, self.tensorboard_dir):
+            path.mkdir(parents=True, exist_ok=True)
         for channel in self.request.get("InputDataConfig") or []:
             self._download_channel(channel)
         checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
         if checkpoint_uri:
-            self._download_prefix(checkpoint_uri, self.job_dir / "checkpoints", required=False)
+            self._download_prefix(checkpoint_uri, self.checkpoint_dir, required=False)
         hps = self.request.get("HyperParameters") or {}
         program = str(decode_hyperparameter(hps.get("sagemaker_program", '"train.py"')))
         submit = hps.get("sagemaker_submit_directory")
@@ -239,8 +240,8 @@ class TrainingRun:
                 "SM_OUTPUT_DATA_DIR": str(self.job_dir / "output/data"),
                 "SM_INPUT_DIR": str(self.job_dir / "input"),
                 "SM_INPUT_CONFIG_DIR": str(self.job_dir / "input/config"),
-                "SM_CHECKPOINT_DIR": str(self.job_dir / "checkpoints"),
-                "SM_TENSORBOARD_DIR": str(self.job_dir / "output/tensorboard"),
+                "SM_CHECKPOINT_DIR": str(self.checkpoint_dir),
+                "SM_TENSORBOARD_DIR": str(self.tensorboard_dir),
                 "SM_CHANNELS": json.dumps(channels),
                 "SM_HPS": json.dumps({k: v for k, v in hps.items() if not k.startswith("sagemaker_")}),
                 "SM_USER_ENTRY_POINT": program,
@@ -327,9 +328,9 @@ class TrainingRun:
         checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
         if checkpoint_uri:
             bucket, prefix = _split_s3(checkpoint_uri.rstrip("/") + "/")
-            for path in sorted((self.job_dir / "checkpoints").rglob("*")):
+            for path in sorted(self.checkpoint_dir.rglob("*")):
                 if path.is_file():
-                    relative = path.relative_to(self.job_dir / "checkpoints").as_posix()
+                    relative = path.relative_to(self.checkpoint_dir).as_posix()
                     self.s3.upload_file(str(path), bucket, prefix + relative)
 
 

@@ -42,7 +42,12 @@ FAKE_TRAIN = textwrap.dedent(
     for step in range(1, args.steps + 1):
         print(f"[train] step={step} loss={1.0 / step:.6f} perplexity=2.0 tokens_per_s=100.0 lr=0.001")
     print(f"[eval] step={args.steps} loss=0.500000 perplexity={args.steps * 1.5:.6f}")
+    checkpoints = os.environ["SM_CHECKPOINT_DIR"]
+    seen = sorted(os.listdir(checkpoints))
+    with open(os.path.join(checkpoints, f"step-{args.steps}.txt"), "w") as out:
+        out.write("weights")
     report = {
+        "checkpoints_seen": seen,
         "channel_files": sorted(os.listdir(train_dir)),
         "steps": args.steps,
         "hp_env": os.environ["SM_HP_STEPS"],
@@ -151,9 +156,33 @@ def test_training_job_runs_script_and_completes_with_metrics_and_model(aws: Loca
     archive = s3.get_object(Bucket=bucket, Key=f"jobs/{name}/output/model.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         report = json.load(tar.extractfile("report.json"))  # type: ignore[arg-type]
-    assert report == {"channel_files": ["a.fastq.gz", "sub"], "steps": 4, "hp_env": "4", "job": name}
+    assert report == {
+        "checkpoints_seen": [],
+        "channel_files": ["a.fastq.gz", "sub"],
+        "steps": 4,
+        "hp_env": "4",
+        "job": name,
+    }
     summaries = sagemaker.list_training_jobs(NameContains=name)["TrainingJobSummaries"]
     assert [(s["TrainingJobName"], s["TrainingJobStatus"]) for s in summaries] == [(name, "Completed")]
+
+
+def test_checkpoints_are_restored_from_and_saved_to_the_checkpoint_uri(aws: LocalAws, bucket: str) -> None:
+    s3, name = aws.client("s3"), unique("resume")
+    s3.put_object(Bucket=bucket, Key=f"checkpoints/{name}/step-1.txt", Body=b"earlier")
+    request = job_request(bucket, steps="3") | {
+        "CheckpointConfig": {"S3Uri": f"s3://{bucket}/checkpoints/{name}"}
+    }
+
+    aws.client("sagemaker").create_training_job(TrainingJobName=name, **request)
+    job = wait_ended(aws, name)
+
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    archive = s3.get_object(Bucket=bucket, Key=f"jobs/{name}/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        assert json.load(tar.extractfile("report.json"))["checkpoints_seen"] == ["step-1.txt"]  # type: ignore[arg-type]
+    saved = s3.list_objects_v2(Bucket=bucket, Prefix=f"checkpoints/{name}/")["Contents"]
+    assert sorted(item["Key"].rsplit("/", 1)[1] for item in saved) == ["step-1.txt", "step-3.txt"]
 
 
 def test_failing_script_ends_failed_with_the_tail_of_stderr(aws: LocalAws, bucket: str) -> None:
