@@ -15,6 +15,7 @@ carries botocore's `control-storage-`/`storage-` prefix is served the same as on
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
@@ -300,6 +301,7 @@ class LocalAws:
     events: EventBus
     _server: _Server
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _stopped: bool = False
 
     @property
     def port(self) -> int:
@@ -334,7 +336,11 @@ class LocalAws:
         self.events.subscribe(listener)
 
     def stop(self) -> None:
-        """Stop training jobs and endpoint servers, then the HTTP server."""
+        """Stop training jobs and endpoint servers, then the HTTP server. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        atexit.unregister(self.stop)
         for close in reversed(self._closers):
             close()
         self._closers.clear()
@@ -396,4 +402,7 @@ def start_local_server(
     gap_fill.endpoint_url = local.endpoint_url
     local._closers.append(gap_fill.close)
     local._closers.append(omics.shutdown)
+    # Training and inference subprocesses run in their own sessions (so a stop ends their
+    # children too); make sure they do not outlive an interpreter that forgot to call stop().
+    atexit.register(local.stop)
     return local

@@ -80,6 +80,7 @@ class SequenceStore:
     e_tag_algorithm_family: str = "MD5up"
     fallback_location: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    sse_config: dict[str, str] = field(default_factory=lambda: {"type": "KMS"})
 
     @property
     def s3_uri(self) -> str:
@@ -90,7 +91,7 @@ class SequenceStore:
             "id": self.id,
             "arn": self.arn,
             "name": self.name,
-            "sseConfig": {"type": "KMS"},
+            "sseConfig": self.sse_config,
             "creationTime": self.creation_time,
             "eTagAlgorithmFamily": self.e_tag_algorithm_family,
             "status": "ACTIVE",
@@ -218,7 +219,13 @@ class OmicsBackend(BaseBackend):
     # --- sequence stores ---------------------------------------------------------------
 
     def create_sequence_store(
-        self, name: str, description: str | None, fallback_location: str | None, tags: dict[str, str] | None
+        self,
+        name: str,
+        description: str | None,
+        fallback_location: str | None,
+        tags: dict[str, str] | None,
+        e_tag_algorithm_family: str | None = None,
+        sse_config: dict[str, str] | None = None,
     ) -> SequenceStore:
         from moto.s3.models import s3_backends
 
@@ -237,6 +244,8 @@ class OmicsBackend(BaseBackend):
             s3_access_point_arn=f"arn:aws:s3:{self.region_name}:{self.account_id}:accesspoint/{store_id}",
             fallback_location=fallback_location,
             tags=tags or {},
+            e_tag_algorithm_family=e_tag_algorithm_family or "MD5up",
+            sse_config=sse_config or {"type": "KMS"},
         )
         with self.lock:
             self.sequence_stores[store_id] = store
@@ -541,6 +550,8 @@ class OmicsResponse(BaseResponse):
             description=self._get_param("description"),
             fallback_location=self._get_param("fallbackLocation"),
             tags=self._get_param("tags"),
+            e_tag_algorithm_family=self._get_param("eTagAlgorithmFamily"),
+            sse_config=self._get_param("sseConfig"),
         )
         return ActionResult(store.detail() | {"s3Access": {"s3Uri": store.s3_uri}})
 
