@@ -92,6 +92,7 @@ class FastqTileWriter:
         if tile_len < 1:
             raise ValueError("tile_len must be positive")
         self.tile_len = tile_len
+        self._full_quality = QUALITY_CHAR * tile_len
         self._header_prefix = b""
         self._pending = b""  # bases of the current record not yet written (< tile_len)
         self._next_start = 0  # record coordinate of the first pending base
@@ -111,19 +112,35 @@ class FastqTileWriter:
         if not self.record_open:
             raise RuntimeError("add_bases() before start_record()")
         self.bases_in_record += len(bases)
-        data = self._pending + bases if self._pending else bases
-        full = len(data) - len(data) % self.tile_len
-        if full == 0:
-            self._pending = data
+        tile_len = self.tile_len
+        if len(self._pending) + len(bases) < tile_len:
+            self._pending += bases
             return b""
-        tile_len, prefix, start = self.tile_len, self._header_prefix, self._next_start
-        out = b"".join(
-            _fastq_tile(prefix, start + offset, data[offset : offset + tile_len])
-            for offset in range(0, full, tile_len)
-        )
-        self._next_start = start + full
-        self._pending = data[full:]
-        return out
+        # One flat list of pieces and a single join: tiles are memoryview slices of `bases`,
+        # so each base is copied once, into the output (the hot path of ingestion).
+        prefix, start, quality = self._header_prefix, self._next_start, self._full_quality
+        parts: list[bytes | memoryview] = []
+        offset = 0
+        if self._pending:
+            offset = tile_len - len(self._pending)
+            first = self._pending + bases[:offset]
+            parts += (prefix, b"%d-%d\n" % (start, start + tile_len), first, b"\n+\n", quality, b"\n")
+            start += tile_len
+        view = memoryview(bases)
+        full_end = offset + (len(bases) - offset) // tile_len * tile_len
+        for tile_start in range(offset, full_end, tile_len):
+            parts += (
+                prefix,
+                b"%d-%d\n" % (start, start + tile_len),
+                view[tile_start : tile_start + tile_len],
+                b"\n+\n",
+                quality,
+                b"\n",
+            )
+            start += tile_len
+        self._next_start = start
+        self._pending = bases[full_end:]
+        return b"".join(parts)
 
     def end_record(self) -> bytes:
         """Flush the last (short) tile of the current record."""

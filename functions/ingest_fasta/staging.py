@@ -65,7 +65,7 @@ class StagedFastqUpload:
         self._max_objects = max_objects
         self._part_bytes = part_bytes
         self._gzip_level = gzip_level
-        threads = compress_threads or max(1, os.cpu_count() or 1)
+        threads = compress_threads or _usable_cpus()
         self._compressors = ThreadPoolExecutor(threads, thread_name_prefix="gzip")
         self._uploaders = ThreadPoolExecutor(2, thread_name_prefix="s3-part")
         self._max_compress_in_flight = 2 * threads
@@ -171,6 +171,14 @@ class StagedFastqUpload:
             Bucket=self.bucket, Key=obj.key, UploadId=obj.upload_id, MultipartUpload={"Parts": parts}
         )
         obj.upload_id = ""  # completed: abort() must delete it instead
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (Lambda: ~1 vCPU per 1769 MB of memory)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class TooManySources(Exception):

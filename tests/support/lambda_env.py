@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -89,6 +90,8 @@ def moto_stack(bucket: str = "hyenaflow-data-111122223333") -> Iterator[MotoStac
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # moto keeps its backends per process: start from (and leave) an empty account.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
     saved = dict(os.environ)
     os.environ.update(
         {
@@ -127,6 +130,7 @@ def moto_stack(bucket: str = "hyenaflow-data-111122223333") -> Iterator[MotoStac
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
         server.stop()
 
 
