@@ -72,7 +72,8 @@ class StagedFastqUpload:
         self._compressing: deque[Future] = deque()
         self._block: list[bytes] = []
         self._block_size = 0
-        self._part = bytearray()
+        self._part: list[bytes] = []  # gzip members of the next S3 part
+        self._part_size = 0
         self._objects: list[_StagedObject] = []
         self._current: _StagedObject | None = None
         self.fastq_bytes = 0
@@ -129,12 +130,13 @@ class StagedFastqUpload:
         if self._current is None:
             self._open_object()
         assert self._current is not None
-        self._part += member
+        self._part.append(member)
+        self._part_size += len(member)
         self._current.size += len(member)
         self.gzip_bytes += len(member)
         if self._current.size >= self._max_object_bytes:
             self._finish_object()
-        elif len(self._part) >= self._part_bytes:
+        elif self._part_size >= self._part_bytes:
             self._upload_part()
 
     def _open_object(self) -> None:
@@ -147,7 +149,8 @@ class StagedFastqUpload:
 
     def _upload_part(self) -> None:
         assert self._current is not None
-        body, self._part = bytes(self._part), bytearray()
+        body = b"".join(self._part)
+        self._part, self._part_size = [], 0
         number = len(self._current.parts) + 1
         # Bound memory: wait for older parts before queueing more than two.
         in_flight = [p for p in self._current.parts if not p.done()]
