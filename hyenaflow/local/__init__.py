@@ -25,9 +25,23 @@ moto's state is process-global: each call resets it, one LocalAws per process at
 Services: S3, EventBridge, SageMaker (+ sagemaker-runtime InvokeEndpoint), DynamoDB, SNS, SQS,
 SSM and everything else moto serves, plus HealthOmics sequence stores (`omics.py`).
 
-Events: aws.omics and aws.sagemaker events go through moto's `put_events` on the default bus,
-which delivers to rules' SQS (and log group / archive / event bus) targets; moto 5.2.5 raises
-NotImplementedError for Lambda targets, so route rules to SQS queues and run the Lambda from them.
+Events emitted (moto `put_events` on the default bus, so rules with SQS / log group / archive /
+event bus targets receive them; moto 5.2.5 raises NotImplementedError for Lambda targets, so
+route rules to SQS queues and run the Lambda from there):
+- aws.omics "Read Set Import Job Status Change": detail {omicsVersion, arn, sequenceStoreId, id,
+  status[, statusMessage]} on IN_PROGRESS and on the end state; "Read Set Activation Job Status
+  Change" likewise.
+- aws.sagemaker "SageMaker Training Job State Change": detail = DescribeTrainingJob with epoch-ms
+  timestamps, on every TrainingJobStatus change (InProgress, Stopping, Completed/Failed/Stopped).
+- aws.sagemaker "SageMaker Endpoint State Change": {EndpointName, EndpointArn,
+  EndpointConfigName, EndpointStatus, ...} when an endpoint settles or starts updating.
+
+Training jobs (sagemaker_training.py): code from the `sagemaker_submit_directory` tarball
+(a hyenaflow.packaging bundle) else `training_code_dir`; channels S3Prefix only (the sequence
+store's access-point s3Uri works: the alias is a moto bucket); CheckpointConfig.S3Uri synced
+in before and out after the run. Endpoints (sagemaker_endpoints.py): the model's ModelDataUrl is
+unpacked and served by its `code/serve.py` if present, else `serve_script`; the server must
+answer GET /ping within HYENAFLOW_ENDPOINT_STARTUP_TIMEOUT_S (300).
 
 Waiting: `wait_for(probe, until, timeout_s, what)` polls with a deadline (import jobs,
 training jobs and endpoints all change state in the background, as on AWS).

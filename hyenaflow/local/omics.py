@@ -261,13 +261,14 @@ class OmicsBackend(BaseBackend):
 
     def start_read_set_import_job(
         self, store_id: str, role_arn: str, sources: list[dict[str, Any]], client_token: str | None
-    ) -> Job:
+    ) -> tuple[Job, bool]:
+        """The job and whether it is new (False: an earlier job with the same clientToken)."""
         self.get_sequence_store(store_id)
         if not 1 <= len(sources) <= 100:
             raise ValidationException("sources must hold between 1 and 100 items")
         with self.lock:
             if client_token and (store_id, client_token) in self.client_tokens:
-                return self.import_jobs[self.client_tokens[(store_id, client_token)]]
+                return self.import_jobs[self.client_tokens[(store_id, client_token)]], False
             job = Job(
                 id=_numeric_id(),
                 sequence_store_id=store_id,
@@ -279,7 +280,7 @@ class OmicsBackend(BaseBackend):
             if client_token:
                 self.client_tokens[(store_id, client_token)] = job.id
         _run_in_background(self._run_import, job)
-        return job
+        return job, True
 
     def get_import_job(self, store_id: str, job_id: str) -> Job:
         self.get_sequence_store(store_id)
@@ -566,13 +567,14 @@ class OmicsResponse(BaseResponse):
         return ActionResult({"sequenceStores": page, "nextToken": token})
 
     def start_read_set_import_job(self) -> ActionResult:
-        job = self.backend.start_read_set_import_job(
+        job, created = self.backend.start_read_set_import_job(
             store_id=self._get_param("sequenceStoreId"),
             role_arn=self._get_param("roleArn"),
             sources=self._get_param("sources"),
             client_token=self._get_param("clientToken"),
         )
-        return ActionResult(job.header())
+        # A new job is reported as SUBMITTED even if its thread has already picked it up.
+        return ActionResult(job.header() | ({"status": "SUBMITTED"} if created else {}))
 
     def get_read_set_import_job(self) -> ActionResult:
         job = self.backend.get_import_job(self._get_param("sequenceStoreId"), self._get_param("id"))

@@ -60,6 +60,7 @@ def source(uri: str, sample: str = "sample-1") -> dict[str, Any]:
 def run_import(aws: LocalAws, store_id: str, sources: list[dict[str, Any]]) -> dict[str, Any]:
     omics = aws.client("omics")
     job = omics.start_read_set_import_job(sequenceStoreId=store_id, roleArn=ROLE, sources=sources)
+    assert job["status"] == "SUBMITTED"
     return wait_for(
         lambda: omics.get_read_set_import_job(sequenceStoreId=store_id, id=job["id"]),
         lambda r: r["status"] in TERMINAL,
