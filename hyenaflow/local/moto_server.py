@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import io
 import json
+import logging
 import os
 import re
 import threading
@@ -57,6 +58,7 @@ if moto.__version__ != SUPPORTED_MOTO_VERSION:  # pragma: no cover - guards an u
     )
 
 DEFAULT_REGION = "us-east-1"
+logger = logging.getLogger(__name__)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 EventListener = Callable[[dict[str, Any]], None]
 
@@ -240,7 +242,11 @@ class EventBus:
             "Resources": resources,
             "Time": time.timestamp(),
         }
-        result = events_backends[account_id][region].put_events([entry])[0]
+        try:
+            result = events_backends[account_id][region].put_events([entry])[0]
+        except Exception as error:  # EventBridge delivery is best effort; the job's state stands
+            logger.warning("could not deliver %s event %s: %r", source, detail_type, error)
+            result = {}
         envelope = {
             "version": "0",
             "id": result.get("EventId", str(uuid.uuid4())),

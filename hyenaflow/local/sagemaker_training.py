@@ -16,6 +16,7 @@ Layout of `<workdir>/sagemaker/training/<job>/`: `input/data/<channel>/`, `model
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -248,7 +249,7 @@ class TrainingRun:
                 "SM_MODULE_DIR": str(code_dir),
                 "SM_HOSTS": json.dumps(["algo-1"]),
                 "SM_CURRENT_HOST": "algo-1",
-                "SM_NUM_GPUS": "0",
+                "SM_NUM_GPUS": str(_gpu_count()),
                 "SM_NUM_CPUS": str(os.cpu_count() or 1),
                 "SM_CURRENT_INSTANCE_TYPE": str(resource.get("InstanceType", "local")),
                 "PYTHONUNBUFFERED": "1",
@@ -332,6 +333,18 @@ class TrainingRun:
                 if path.is_file():
                     relative = path.relative_to(self.checkpoint_dir).as_posix()
                     self.s3.upload_file(str(path), bucket, prefix + relative)
+
+
+@functools.cache
+def _gpu_count() -> int:
+    """GPUs on this machine, as SM_NUM_GPUS reports them in a container (no torch import here)."""
+    if not shutil.which("nvidia-smi"):
+        return 0
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(line.startswith("GPU ") for line in listing.stdout.splitlines())
 
 
 def _failure_reason(returncode: int | str, stderr_tail: list[str], program: str) -> str:

@@ -336,3 +336,26 @@ def test_requests_with_storage_host_prefix_are_served(aws: LocalAws, tmp_path: P
 
     assert hosts == [f"control-storage-localhost:{port}"]
     assert aws.client("omics").get_sequence_store(id=created["id"])["name"] == "prefixed"
+
+
+def test_event_delivery_failure_does_not_fail_the_import(
+    aws: LocalAws, store: dict[str, Any], bucket: str
+) -> None:
+    """EventBridge delivery is best effort: moto cannot deliver to a Lambda target, the job still completes."""
+    events = aws.client("events")
+    events.put_rule(Name="to-lambda", EventPattern=json.dumps({"source": ["aws.omics"]}))
+    events.put_targets(
+        Rule="to-lambda",
+        Targets=[{"Id": "fn", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:start-training"}],
+    )
+    try:
+        uri = put(aws, bucket, "x.fastq.gz", gzip.compress(fastq([("r:0-4", "ACGT")])))
+
+        job = run_import(aws, store["id"], [source(uri)])
+    finally:
+        events.remove_targets(Rule="to-lambda", Ids=["fn"])
+        events.delete_rule(Name="to-lambda")
+
+    assert job["status"] == "COMPLETED"
+    emitted = [e["detail"]["status"] for e in aws.events.history if e["detail"].get("id") == job["id"]]
+    assert emitted == ["IN_PROGRESS", "COMPLETED"]
