@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,7 @@ class PollResult:
     found: int = 0
     written: int = 0
     skipped_seen: int = 0
+    skipped_without_accession: list[str] = field(default_factory=list)  # headers we could not name a file by
     complete: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -128,7 +129,13 @@ def poll_genbank(
     for retstart in range(0, search.count, config.batch_size):
         # Records stream from the response one at a time: memory holds the largest record, not the batch.
         for record in eutils.efetch_fasta(config.db, search, retstart, config.batch_size):
-            accession = accession_of(record.split(b"\n", 1)[0])
+            header = record.split(b"\n", 1)[0]
+            try:
+                accession = accession_of(header)
+            except ValueError:
+                # One odd record must not block every later poll; it is reported in the result.
+                result.skipped_without_accession.append(header[:100].decode("utf-8", "replace"))
+                continue
             if state.is_seen(accession):
                 result.skipped_seen += 1
                 continue

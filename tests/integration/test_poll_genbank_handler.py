@@ -254,3 +254,19 @@ def test_polled_file_is_ingested_as_a_read_set_named_by_its_accession(stack, eut
 
     assert result["status"] == "imported" and result["bases"] == 150
     assert omics.requests[0]["sources"][0]["sampleId"] == "OQ100001.1"
+
+
+def test_a_record_without_an_accession_version_is_reported_and_does_not_block_the_poll(
+    stack, eutils, poll_env
+):
+    clear_genbank(stack)
+    eutils.fake.records = [
+        genbank_record("2001", "OQ100001.1", date(2026, 11, 12)),
+        genbank_record("2002", "lcl|unnamed", date(2026, 11, 12)),
+    ]
+
+    result = run_poll("2026-11-12T06:00:00Z")
+
+    assert result["written"] == 1 and result["complete"]
+    assert result["skipped_without_accession"] == [">lcl|unnamed Escherichia phage 2002, complete genome"]
+    assert genbank_keys(stack) == ["incoming/genbank/OQ100001.1.fa"]
