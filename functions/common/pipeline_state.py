@@ -80,6 +80,7 @@ class Slot:
     pending: bool = False
     pending_trigger: str | None = None
     activation_job_ids: list[str] = field(default_factory=list)
+    activation_failures: int = 0  # part of the activation client token, so a retry is a new job
     updated_at: int = 0
 
     @classmethod
@@ -91,6 +92,7 @@ class Slot:
             pending=bool(values.get("pending", False)),
             pending_trigger=values.get("pending_trigger"),
             activation_job_ids=list(values.get("activation_job_ids", [])),
+            activation_failures=int(values.get("activation_failures", 0)),
             updated_at=int(values.get("updated_at", 0)),
         )
 
@@ -237,9 +239,10 @@ class PipelineState:
     def abandon_activation(self, *, trigger: str) -> bool:
         """Activation failed: free the slot but keep the trigger pending, so it is retried."""
         return self._update_slot(
-            "SET #state = :idle, pending = :true, pending_trigger = :trigger, updated_at = :now REMOVE job_name",
+            "SET #state = :idle, pending = :true, pending_trigger = :trigger, updated_at = :now "
+            "ADD activation_failures :one REMOVE job_name",
             "#state = :activating AND #trigger = :trigger",
-            {":idle": IDLE, ":true": True, ":activating": ACTIVATING, ":trigger": trigger},
+            {":idle": IDLE, ":true": True, ":activating": ACTIVATING, ":trigger": trigger, ":one": 1},
         )
 
     def release(self, *, job_name: str, marker: tuple[str, str, dict[str, Any]]) -> Claim:

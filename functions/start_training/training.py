@@ -224,11 +224,13 @@ def archived_read_sets(deps: TrainingDeps) -> list[str]:
 
 
 def start_activation(deps: TrainingDeps, trigger: str, read_set_ids: list[str]) -> list[str]:
+    # Same trigger + read sets + attempt -> same token -> HealthOmics returns the same job when a
+    # Lambda retry repeats the call; after a failed activation the attempt number changes.
+    attempt = deps.state.slot().activation_failures
     job_ids = []
     for start in range(0, len(read_set_ids), ACTIVATION_BATCH):
         batch = read_set_ids[start : start + ACTIVATION_BATCH]
-        # Same trigger + same read sets -> same token -> HealthOmics returns the same job on retry.
-        token = hashlib.sha256(f"{trigger}:{','.join(batch)}".encode()).hexdigest()[:64]
+        token = hashlib.sha256(f"{trigger}:{attempt}:{','.join(batch)}".encode()).hexdigest()[:64]
         response = omics_call(
             deps,
             "start_read_set_activation_job",

@@ -282,6 +282,13 @@ class Pipeline:
         return None
 
 
+def _job_starts_in_progress(parsed: dict[str, Any], **_: Any) -> None:
+    # moto completes a job the moment it is created; a real one runs for hours. end_job() ends it.
+    job = _sagemaker_backend().training_jobs[parsed["TrainingJobArn"].rsplit("/", 1)[-1]]
+    job.training_job_status = "InProgress"
+    job.secondary_status = "Training"
+
+
 def _events_dir() -> Any:
     from tests.support.lambda_env import EVENTS
 
@@ -341,9 +348,9 @@ def pipeline_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
 
         harness = Pipeline(stack=stack, omics=FakeOmicsService(), modules=modules)
         harness.omics.attach(aws_clients.client("omics"))
-        aws_clients.client("sagemaker").meta.events.register(
-            "before-send.sagemaker", harness._sagemaker_before_send
-        )
+        sagemaker = aws_clients.client("sagemaker")
+        sagemaker.meta.events.register("before-send.sagemaker", harness._sagemaker_before_send)
+        sagemaker.meta.events.register("after-call.sagemaker.CreateTrainingJob", _job_starts_in_progress)
         yield harness
         for cached in (training_settings, deploy_settings, reconcile_settings):
             cached.cache_clear()
