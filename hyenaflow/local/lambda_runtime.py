@@ -28,11 +28,13 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TextIO
 
 from hyenaflow.local.events import (
@@ -207,8 +209,11 @@ class LambdaRuntime:
         self.on_invocation = on_invocation  # callback(function, event, result) for progress output
         self.retries: list[_PendingRetry] = []
         self.invocations: list[tuple[str, Any, InvocationResult]] = []
+        # Events whose retries ran out (sent to the on-failure destination / DLQ).
+        self.exhausted: list[tuple[str, Any, InvocationResult]] = []
         self._lock = threading.RLock()
         self._log_files: dict[str, TextIO] = {}
+        self._containers: dict[str, dict[str, ModuleType]] = {}
         self._code_dirs_added: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -231,12 +236,34 @@ class LambdaRuntime:
         self._log_files.clear()
         self._forget_function_modules()
 
-    def _forget_function_modules(self) -> None:
-        code_dirs = {function.code_dir for function in self.functions.values()}
+    def _take_code_modules(self) -> dict[str, ModuleType]:
+        """Remove and return every loaded module that lives under a function's code dir."""
+        prefixes = tuple({str(function.code_dir) + os.sep for function in self.functions.values()})
+        taken: dict[str, ModuleType] = {}
         for name, module in list(sys.modules.items()):
-            module_file = getattr(module, "__file__", None)
-            if module_file and any(Path(module_file).resolve().is_relative_to(d) for d in code_dirs):
-                del sys.modules[name]
+            locations = [
+                getattr(module, "__file__", None) or "",
+                *list(getattr(module, "__path__", []) or []),
+            ]
+            if any(str(location).startswith(prefixes) for location in locations):
+                taken[name] = sys.modules.pop(name)
+        return taken
+
+    def _forget_function_modules(self) -> None:
+        self._take_code_modules()
+        self._containers.clear()
+
+    @contextmanager
+    def _container(self, function: LambdaFunction) -> Iterator[None]:
+        """The function's own module objects, as in its own Lambda container: functions share
+        `common/`, and its module-level caches (settings, the Powertools idempotency layer,
+        which configures itself once) must not leak from one function into another."""
+        self._take_code_modules()
+        sys.modules.update(self._containers.get(function.logical_id, {}))
+        try:
+            yield
+        finally:
+            self._containers[function.logical_id] = self._take_code_modules()
 
     def log_path(self, function: LambdaFunction) -> Path:
         return self.log_dir / f"{function.logical_id}.log"
@@ -247,7 +274,14 @@ class LambdaRuntime:
         """Run the handler once (synchronous, no retries), as `Invoke` with RequestResponse."""
         function = self.functions[logical_id]
         request_id = request_id or str(uuid.uuid4())
-        with self._lock, self._function_environment(function), self._function_stdout(function) as log:
+        with (
+            self._lock,
+            self._container(function),
+            self._function_environment(function),
+            self._function_stdout(function) as log,
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("default")
             started = time.monotonic()
             log.write(f"START RequestId: {request_id} Version: $LATEST\n")
             try:
@@ -270,6 +304,8 @@ class LambdaRuntime:
                 log.write(
                     f"WARNING: ran {result.duration_ms:.0f} ms, over the function's Timeout {function.timeout_s} s\n"
                 )
+            for warning in caught:
+                log.write(f"{warning.category.__name__}: {warning.message}\n")
             log.write(
                 f"END RequestId: {request_id}\nREPORT RequestId: {request_id} Duration: {result.duration_ms:.2f} ms\n"
             )
@@ -352,6 +388,7 @@ class LambdaRuntime:
     def _send_to_failure_destination(self, pending: _PendingRetry, result: InvocationResult) -> None:
         function = pending.function
         error = result.error or {}
+        self.exhausted.append((function.logical_id, pending.event, result))
         if function.on_failure_arn:
             record = {
                 "version": "1.0",
@@ -424,7 +461,7 @@ class LambdaRuntime:
 class DeliveryLoop:
     """Background thread that keeps calling `LambdaRuntime.deliver_pending()`."""
 
-    def __init__(self, runtime: LambdaRuntime, idle_wait_s: float = 0.2) -> None:
+    def __init__(self, runtime: LambdaRuntime, idle_wait_s: float = 0.5) -> None:
         self.runtime = runtime
         self.idle_wait_s = idle_wait_s
         self._stop = threading.Event()

@@ -48,14 +48,16 @@ from hyenaflow.local.lambda_runtime import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAINING_CODE_KEY = "code/training/sourcedir.tar.gz"
 
-# Small training budget for a CPU laptop; every value can be overridden (StackConfig / CLI / env).
-LOCAL_TRAINING_ENVIRONMENT = {
+# Local settings (small training budget for a CPU laptop ...); every value can be overridden (StackConfig / CLI / env).
+LOCAL_ENVIRONMENT = {
     "USE_SPOT": "false",
-    "TRAINING_INSTANCE_TYPE": "local",
     "MAX_STEPS": "150",
     "MAX_LENGTH": "256",
     "BATCH_SIZE": "8",
     "MODEL_SIZE": "tiny",
+    # Blue/green waits are for real fleets; locally the new endpoint config serves at once.
+    "BAKE_SECONDS": "0",
+    "TERMINATION_WAIT_SECONDS": "0",
 }
 # `HYENAFLOW_LOCAL_<VAR>=value` in the environment overrides function variable <VAR> locally.
 LOCAL_OVERRIDE_PREFIX = "HYENAFLOW_LOCAL_"
@@ -76,14 +78,13 @@ class StackConfig:
     upload_training_code: bool = True
     retry_delays_s: tuple[float, ...] = (0.5, 1.0)
     on_invocation: Callable[[LambdaFunction, Any, InvocationResult], None] | None = None
-    # Starts the local AWS endpoint; default hyenaflow.local.moto_server.start_local_server.
-    # Tests of the routing alone pass a plain moto server here.
-    start_server: Callable[..., Any] | None = None
+    # False: events stay in the functions' invoke queues (tests of the routing alone).
+    deliver: bool = True
 
 
 def local_environment_overrides(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """LOCAL_TRAINING_ENVIRONMENT, then HYENAFLOW_LOCAL_* variables of this process, then `extra`."""
-    overrides = dict(LOCAL_TRAINING_ENVIRONMENT)
+    """LOCAL_ENVIRONMENT, then HYENAFLOW_LOCAL_* variables of this process, then `extra`."""
+    overrides = dict(LOCAL_ENVIRONMENT)
     for name, value in os.environ.items():
         if name.startswith(LOCAL_OVERRIDE_PREFIX) and len(name) > len(LOCAL_OVERRIDE_PREFIX):
             overrides[name[len(LOCAL_OVERRIDE_PREFIX) :]] = value
@@ -119,14 +120,12 @@ class LocalStack:
         self.stop()
 
     def start(self) -> LocalStack:
-        start_server = self.config.start_server
-        if start_server is None:
-            from hyenaflow.local.moto_server import start_local_server as start_server
+        from hyenaflow.local.moto_server import start_local_server
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._undo_s3_hook = install_s3_eventbridge_hook()
         try:
-            self.aws = start_server(
+            self.aws = start_local_server(
                 self.workdir / "aws",
                 port=self.config.port,
                 host=self.config.host,
@@ -160,8 +159,9 @@ class LocalStack:
                 on_invocation=self.config.on_invocation,
             )
             self.runtime.start()
-            self._loop = DeliveryLoop(self.runtime)
-            self._loop.start()
+            if self.config.deliver:
+                self._loop = DeliveryLoop(self.runtime)
+                self._loop.start()
         except BaseException:
             self.stop()
             raise
@@ -241,6 +241,19 @@ class LocalStack:
                 return function
         raise KeyError(f"no function {name!r} in template.yaml (functions: {sorted(self.functions)})")
 
+    def function_for_handler(self, module: str) -> LambdaFunction:
+        """The function whose Handler lives in `module` (e.g. "ingest_fasta")."""
+        matches = [f for f in self.functions.values() if f.handler.split(".")[0] == module]
+        if len(matches) != 1:
+            raise LookupError(
+                f"template.yaml: expected one function with Handler {module}.*, found {len(matches)}"
+            )
+        return matches[0]
+
+    def training_log(self, training_job_name: str) -> Path:
+        """Where the SageMaker emulation writes the training job's output."""
+        return self.aws.workdir / "sagemaker" / "training" / training_job_name / "training.log"
+
     def put_file(self, path: Path, key: str | None = None) -> str:
         """Upload a local file into the data bucket (default key: incoming/<file name>)."""
         key = key or f"incoming/{path.name}"
@@ -284,6 +297,7 @@ class LocalStack:
             "AWS::SNS::Topic": self._create_topic,
             "AWS::SQS::Queue": self._create_queue,
             "AWS::Omics::SequenceStore": self._create_sequence_store,
+            "AWS::CloudWatch::Alarm": self._create_alarm,
         }
         resources = self.template["Resources"]
         # Functions and other resources that only need a name first, so properties may !Ref them.
@@ -420,6 +434,37 @@ class LocalStack:
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return LocalResource(url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
+
+    def _create_alarm(self, logical_id: str, properties: dict[str, Any]) -> LocalResource:
+        # deploy_model names these alarms as the endpoint update's auto-rollback alarms.
+        name = properties.get("AlarmName") or self._physical_name(logical_id, 255)
+        arguments = {
+            key: properties[key]
+            for key in (
+                "Namespace",
+                "MetricName",
+                "Dimensions",
+                "Statistic",
+                "Period",
+                "EvaluationPeriods",
+                "Threshold",
+                "ComparisonOperator",
+                "TreatMissingData",
+                "AlarmActions",
+                "AlarmDescription",
+                "Metrics",
+            )
+            if key in properties
+        }
+        for key in ("Period", "EvaluationPeriods"):
+            if key in arguments:
+                arguments[key] = int(arguments[key])
+        if "Threshold" in arguments:
+            arguments["Threshold"] = float(arguments["Threshold"])
+        cloudwatch = self.client("cloudwatch")
+        cloudwatch.put_metric_alarm(AlarmName=name, **arguments)
+        arn = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+        return LocalResource(name, {"Arn": arn})
 
     def _create_sequence_store(self, logical_id: str, properties: dict[str, Any]) -> LocalResource:
         omics = self.client("omics")

@@ -12,9 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from hyenaflow.local.stack import LocalStack, StackConfig
 
@@ -102,42 +100,6 @@ def lambda_handler(event, context):
 """
 
 
-class PlainMoto:
-    """moto's own server with the interface LocalStack expects (no HealthOmics / SageMaker)."""
-
-    def __init__(
-        self, workdir: Path, port: int = 0, host: str = "127.0.0.1", region: str = "us-east-1"
-    ) -> None:
-        from moto.moto_api._internal.models import moto_api_backend
-
-        moto_api_backend.reset()
-        self.region = region
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-        self._server.start()
-        bound_host, bound_port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://{bound_host}:{bound_port}"
-
-    def env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-        }
-
-    def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    def stop(self) -> None:
-        self._server.stop()
-
-
 @pytest.fixture
 def probe_stack(tmp_path: Path):
     (tmp_path / "functions" / "probe").mkdir(parents=True)
@@ -148,7 +110,6 @@ def probe_stack(tmp_path: Path):
     config = StackConfig(
         workdir=tmp_path / "local",
         template_path=tmp_path / "template.yaml",
-        start_server=PlainMoto,
         upload_training_code=False,
         retry_delays_s=(0.05, 0.05),
     )

@@ -1,0 +1,312 @@
+"""The `hyenaflow` command line.
+
+    hyenaflow demo [--train-steps N] [--no-second-file]   the whole flow on the local stack
+    hyenaflow local up [--port 4566]                      run the local stack until Ctrl-C
+    hyenaflow fire-schedule PollGenbankFunction           fire a template schedule on `local up`
+    hyenaflow invoke --endpoint-name hyenaflow --task score --sequence ACGT... [--endpoint-url URL]
+    hyenaflow upload-training-code [--bucket B | --stack-name S]   after `sam deploy`
+    hyenaflow package-training-code --out sourcedir.tar.gz
+
+Heavy imports (moto, torch via the demo) happen inside the commands, so `hyenaflow --help` and
+`hyenaflow invoke` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+DEFAULT_WORKDIR = Path(".hyenaflow-local")
+STACK_STATE_FILE = "stack.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hyenaflow", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run the whole flow on a real phage genome, locally")
+    demo.add_argument(
+        "--train-steps", type=int, default=None, help="training steps per job (default: demo budget)"
+    )
+    demo.add_argument(
+        "--second-file",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="drop a second genome afterwards and show the endpoint is updated (default: on)",
+    )
+    demo.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR / "demo", help="logs, models, plots")
+    demo.set_defaults(run=_cmd_demo)
+
+    local = commands.add_parser("local", help="the local stack").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    up = local.add_parser("up", help="run the local stack in the foreground (Ctrl-C stops it)")
+    up.add_argument("--port", type=int, default=4566)
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    up.add_argument("--train-steps", type=int, default=None)
+    up.add_argument("--template", type=Path, default=None, help="template.yaml (default: the repository's)")
+    up.set_defaults(run=_cmd_local_up)
+
+    fire = commands.add_parser(
+        "fire-schedule", help="fire a function's template schedule on a running `local up`"
+    )
+    fire.add_argument("name", help="function logical id (PollGenbankFunction) or local function name")
+    fire.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    fire.set_defaults(run=_cmd_fire_schedule)
+
+    invoke = commands.add_parser("invoke", help="send a request to an endpoint (AWS or the local stack)")
+    invoke.add_argument("--endpoint-name", required=True)
+    invoke.add_argument("--task", required=True, choices=["score", "embed", "variant_effect", "generate"])
+    invoke.add_argument("--sequence", action="append", required=True, help="DNA string (repeat for several)")
+    invoke.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="further request fields (JSON values)",
+    )
+    invoke.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="local stack URL")
+    invoke.add_argument("--region", default=None)
+    invoke.set_defaults(run=_cmd_invoke)
+
+    upload = commands.add_parser("upload-training-code", help="upload the training bundle to the data bucket")
+    upload.add_argument("--bucket", default=None, help="data bucket (default: from the stack's outputs)")
+    upload.add_argument("--stack-name", default=None, help="CloudFormation stack (default: samconfig.toml's)")
+    upload.add_argument("--key", default="code/training/sourcedir.tar.gz")
+    upload.add_argument("--region", default=None)
+    upload.set_defaults(run=_cmd_upload_training_code)
+
+    package = commands.add_parser("package-training-code", help="build the training source bundle tarball")
+    package.add_argument("--out", type=Path, required=True)
+    package.set_defaults(run=_cmd_package_training_code)
+    return parser
+
+
+# --- demo / local stack ------------------------------------------------------------------------
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from hyenaflow.local.demo import run_demo
+
+    result = run_demo(workdir=args.workdir, train_steps=args.train_steps, second_file=args.second_file)
+    return 0 if result.ok else 1
+
+
+def _cmd_local_up(args: argparse.Namespace) -> int:
+    from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig, local_environment_overrides
+
+    extra = {"MAX_STEPS": str(args.train_steps)} if args.train_steps else {}
+    config = StackConfig(
+        workdir=args.workdir,
+        template_path=args.template or REPO_ROOT / "template.yaml",
+        host=args.host,
+        port=args.port,
+        environment_overrides=local_environment_overrides(extra),
+        on_invocation=_print_invocation,
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with LocalStack(config) as stack:
+        state_file = stack.workdir / STACK_STATE_FILE
+        state_file.write_text(json.dumps(_stack_state(stack), indent=2))
+        print(f"hyenaflow local stack up at {stack.endpoint_url} (Ctrl-C stops it)")
+        print("\n# point the AWS CLI / boto3 / hyenaflow invoke at it:")
+        for name, value in stack.env().items():
+            print(f"export {name}={value}")
+        print(
+            f"\n# drop a genome:\naws s3 cp data/lambda_phage_NC_001416.fa s3://{stack.data_bucket}/incoming/"
+        )
+        schedules = sorted({r.function_logical_id for r in stack.router.routes if r.schedule})
+        if schedules:
+            print(
+                f"# fire a schedule: hyenaflow fire-schedule {schedules[0]}   (schedules: {', '.join(schedules)})"
+            )
+        print(
+            f"# Lambda logs: {stack.runtime.log_dir}/   SageMaker logs: {stack.workdir / 'aws' / 'sagemaker'}/"
+        )
+        reported = 0
+        try:
+            while not stopped.wait(1.0):
+                errors = stack.delivery_errors()
+                for error in errors[reported:]:
+                    print(f"delivery error: {error}", file=sys.stderr)
+                reported = len(errors)
+        except KeyboardInterrupt:
+            pass
+        print("stopping the local stack ...")
+        state_file.unlink(missing_ok=True)
+    return 0
+
+
+def _print_invocation(function: Any, event: Any, result: Any) -> None:
+    status = "ok" if result.ok else f"ERROR {result.error['errorType']}: {result.error['errorMessage']}"
+    print(f"[lambda] {function.logical_id} {status} ({result.duration_ms:.0f} ms)", flush=True)
+
+
+def _stack_state(stack: Any) -> dict[str, Any]:
+    """What `fire-schedule` (another process) needs to reach the running stack."""
+    return {
+        "endpoint_url": stack.endpoint_url,
+        "region": stack.config.region,
+        "functions": {f.logical_id: f.name for f in stack.functions.values()},
+        "queue_urls": stack.router.queue_urls,
+        "schedules": [
+            {
+                "function": r.function_logical_id,
+                "name": r.name,
+                "kind": r.kind,
+                "schedule": r.schedule,
+                "input": r.input,
+            }
+            for r in stack.router.routes
+            if r.schedule
+        ],
+    }
+
+
+def _cmd_fire_schedule(args: argparse.Namespace) -> int:
+    import boto3
+
+    from hyenaflow.local.events import EventRoute, scheduled_event
+
+    state_file = args.workdir / STACK_STATE_FILE
+    if not state_file.exists():
+        print(
+            f"{state_file}: no running local stack found; start one with `hyenaflow local up`",
+            file=sys.stderr,
+        )
+        return 2
+    state = json.loads(state_file.read_text())
+    logical_id = next(
+        (lid for lid, name in state["functions"].items() if args.name in (lid, name)),
+        None,
+    )
+    schedules = [s for s in state["schedules"] if s["function"] == logical_id]
+    if not schedules:
+        known = sorted({s["function"] for s in state["schedules"]})
+        print(
+            f"{args.name}: no schedule in template.yaml for this function (functions with one: {known})",
+            file=sys.stderr,
+        )
+        return 2
+    spec = schedules[0]
+    route = EventRoute(
+        name=spec["name"],
+        function_logical_id=logical_id,
+        schedule=spec["schedule"],
+        input=spec["input"],
+        kind=spec["kind"],
+    )
+    event = scheduled_event(route, state["region"])
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=state["endpoint_url"],
+        region_name=state["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    sqs.send_message(QueueUrl=state["queue_urls"][logical_id], MessageBody=json.dumps(event))
+    print(f"fired {spec['name']} ({spec['schedule']}) -> {logical_id}")
+    return 0
+
+
+# --- endpoint ----------------------------------------------------------------------------------
+
+
+def _cmd_invoke(args: argparse.Namespace) -> int:
+    import boto3
+
+    from hyenaflow.client import EndpointError, invoke
+
+    payload: dict[str, Any] = {"task": args.task, "sequences": args.sequence}
+    for item in args.param:
+        key, separator, value = item.partition("=")
+        if not separator:
+            print(f"--param {item!r}: expected KEY=VALUE", file=sys.stderr)
+            return 2
+        try:
+            payload[key] = json.loads(value)
+        except json.JSONDecodeError:
+            payload[key] = value
+    kwargs: dict[str, Any] = {"region_name": args.region} if args.region else {}
+    if args.endpoint_url:
+        kwargs["endpoint_url"] = args.endpoint_url
+    runtime = boto3.client("sagemaker-runtime", **kwargs)
+    try:
+        answer = invoke(payload, endpoint_name=args.endpoint_name, runtime_client=runtime)
+    except EndpointError as error:
+        print(f"{args.endpoint_name}: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2))
+    return 0
+
+
+# --- training code bundle ------------------------------------------------------------------------
+
+
+def _cmd_package_training_code(args: argparse.Namespace) -> int:
+    from hyenaflow.packaging import build_training_bundle
+
+    path = build_training_bundle(args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_upload_training_code(args: argparse.Namespace) -> int:
+    import tempfile
+
+    import boto3
+
+    from hyenaflow.packaging import build_training_bundle
+
+    session = boto3.session.Session(region_name=args.region)
+    bucket = args.bucket or _data_bucket_from_stack(session, args.stack_name or _samconfig_stack_name())
+    with tempfile.TemporaryDirectory() as scratch:
+        bundle = build_training_bundle(Path(scratch) / "sourcedir.tar.gz")
+        session.client("s3").upload_file(str(bundle), bucket, args.key)
+    print(f"uploaded the training code to s3://{bucket}/{args.key}")
+    return 0
+
+
+def _samconfig_stack_name(path: Path = Path("samconfig.toml")) -> str:
+    import tomllib
+
+    if path.exists():
+        config = tomllib.loads(path.read_text())
+        name = config.get("default", {}).get("deploy", {}).get("parameters", {}).get("stack_name")
+        if name:
+            return name
+    return "hyenaflow"
+
+
+def _data_bucket_from_stack(session: Any, stack_name: str) -> str:
+    stacks = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    for key in ("DataBucketName", "DataBucket"):
+        if key in outputs:
+            return outputs[key]
+    buckets = [value for key, value in outputs.items() if "Bucket" in key]
+    if len(buckets) == 1:
+        return buckets[0]
+    raise SystemExit(
+        f"stack {stack_name}: cannot tell the data bucket from its outputs {sorted(outputs)}; pass --bucket"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

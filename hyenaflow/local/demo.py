@@ -1,0 +1,403 @@
+"""`hyenaflow demo` (`make demo`): the whole pipeline on a real phage genome, on this machine.
+
+The story, each stage printed as it happens:
+ 1. start the local stack (moto + HealthOmics emulation + SageMaker gap-fill, rules from template.yaml)
+ 2. drop data/lambda_phage_NC_001416.fa into s3://<data bucket>/incoming/
+ 3. ingest_fasta stages FASTQ.gz tiles and starts a HealthOmics import -> a read set
+ 4. the aws.omics event starts a SageMaker training job: a tiny HyenaDNA trains on CPU, its
+    train/eval metric lines shown live, until Completed with an eval perplexity
+ 5. the aws.sagemaker event makes deploy_model create model, endpoint config and endpoint
+ 6. the endpoint answers `score` and `embed`; the training-curve plots are extracted locally
+ 7. a second genome (phiX174) trains a follow-up model and the SAME endpoint is updated
+    (UpdateEndpoint), not duplicated
+Everything is shut down at the end, also on Ctrl-C or failure.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig, local_environment_overrides
+
+LAMBDA_PHAGE = REPO_ROOT / "data" / "lambda_phage_NC_001416.fa"
+PHIX174 = REPO_ROOT / "data" / "phix174_NC_001422.fa"
+# About 2 minutes of CPU training per job on 2 cores: two jobs keep the demo near 5 minutes.
+DEMO_TRAIN_STEPS = 120
+DEMO_ENVIRONMENT = {
+    # The follow-up model learns a different genome; a wide gate lets the demo show the update.
+    "QUALITY_GATE_MARGIN": "1.0",
+    "MAX_LENGTH": "512",
+    "BATCH_SIZE": "8",
+    "TRAINING_EXTRA_HYPERPARAMETERS": json.dumps(
+        {"eval_interval": "20", "log_interval": "10", "eval_windows": "16", "warmup_steps": "10"}
+    ),
+}
+DEMO_QUERY_BASES = 200  # the endpoint is asked about the first bases of the lambda genome (left cos end)
+STAGE_TIMEOUT_S = 600.0
+TERMINAL_TRAINING = {"Completed", "Failed", "Stopped"}
+
+
+class DemoFailed(RuntimeError):
+    """A stage did not reach its expected outcome; the message says which and why."""
+
+
+@dataclass
+class DemoResult:
+    ok: bool = False
+    seconds: float = 0.0
+    endpoint_name: str | None = None
+    training_jobs: list[str] = field(default_factory=list)
+    eval_perplexities: list[float] = field(default_factory=list)
+    endpoint_configs: list[str] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+    score: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Progress:
+    """Timestamped stage lines on stdout."""
+
+    def __init__(self, write: Callable[[str], None] = print) -> None:
+        self.started = time.monotonic()
+        self.write = write
+
+    def __call__(self, stage: str, message: str) -> None:
+        self.write(f"[{time.monotonic() - self.started:6.1f}s] {stage:<10} {message}")
+
+
+def wait_for(
+    condition: Callable[[], Any],
+    what: str,
+    timeout_s: float = STAGE_TIMEOUT_S,
+    tick: Callable[[], None] | None = None,
+) -> Any:
+    """Poll `condition` until it returns something truthy; DemoFailed after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if tick is not None:
+            tick()
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(0.5)
+
+
+class LogTail:
+    """Prints the new metric lines of a growing log file (the training job's log)."""
+
+    def __init__(
+        self, path: Path, emit: Callable[[str], None], prefixes: tuple[str, ...] = ("[train]", "[eval]")
+    ) -> None:
+        self.path = path
+        self.emit = emit
+        self.prefixes = prefixes
+        self.offset = 0
+        self.partial = ""
+
+    def __call__(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8", errors="replace") as handle:
+            handle.seek(self.offset)
+            text = self.partial + handle.read()
+            self.offset = handle.tell()
+        *lines, self.partial = text.split("\n")
+        for line in lines:
+            if line.startswith(self.prefixes):
+                self.emit(line)
+
+
+def _summary(value: Any, limit: int = 140) -> str:
+    text = json.dumps(value, default=str, separators=(", ", "="))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class DemoRun:
+    """One run of the story against a started LocalStack (the e2e test drives the same steps)."""
+
+    def __init__(self, stack: LocalStack, progress: Progress, workdir: Path) -> None:
+        self.stack = stack
+        self.progress = progress
+        self.workdir = workdir
+        self.s3 = stack.client("s3")
+        self.omics = stack.client("omics")
+        self.sagemaker = stack.client("sagemaker")
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def ingest(self, path: Path) -> dict[str, Any]:
+        key = self.stack.put_file(path)
+        self.progress("upload", f"{path.name} -> s3://{self.stack.data_bucket}/{key}")
+        ingest = self.stack.function_for_handler("ingest_fasta")
+        invocation = wait_for(
+            lambda: _invocation_for_key(self.stack, ingest.logical_id, key), f"ingest_fasta on {key}"
+        )
+        result = invocation.response or {}
+        self.progress("ingest", _summary(result))
+        staged = self._staged_objects()
+        self.progress(
+            "tiles", f"{len(staged)} FASTQ.gz object(s) staged under s3://{self.stack.data_bucket}/staged/"
+        )
+        return result
+
+    def import_job(self, known_jobs: set[str]) -> dict[str, Any]:
+        store = self.stack.sequence_store_id
+
+        def finished_job() -> dict[str, Any] | None:
+            jobs = self.omics.list_read_set_import_jobs(sequenceStoreId=store).get("importJobs", [])
+            new = [job for job in jobs if job["id"] not in known_jobs]
+            if new and new[0]["status"] in ("COMPLETED", "COMPLETED_WITH_FAILURES", "FAILED", "CANCELLED"):
+                return new[0]
+            return None
+
+        job = wait_for(finished_job, "the HealthOmics read-set import job")
+        self.progress("import", f"import job {job['id']} {job['status']}")
+        if job["status"] != "COMPLETED":
+            raise DemoFailed(f"HealthOmics import job {job['id']} ended {job['status']}")
+        read_sets = self.omics.list_read_sets(sequenceStoreId=store).get("readSets", [])
+        for read_set in read_sets:
+            self.progress(
+                "read set", f"{read_set['id']} sample={read_set.get('sampleId')} status={read_set['status']}"
+            )
+        return job
+
+    def training(self, known_jobs: set[str]) -> dict[str, Any]:
+        def new_job() -> str | None:
+            jobs = self.sagemaker.list_training_jobs(SortBy="CreationTime", SortOrder="Descending")[
+                "TrainingJobSummaries"
+            ]
+            names = [job["TrainingJobName"] for job in jobs if job["TrainingJobName"] not in known_jobs]
+            return names[0] if names else None
+
+        name = wait_for(new_job, "start_training to create a training job")
+        job = self.sagemaker.describe_training_job(TrainingJobName=name)
+        self.progress(
+            "training",
+            f"{name} {job['TrainingJobStatus']} (hyperparameters: "
+            + ", ".join(
+                f"{k}={v}"
+                for k, v in sorted(job.get("HyperParameters", {}).items())
+                if not k.startswith("sagemaker_")
+            )
+            + ")",
+        )
+        tail = LogTail(self.stack.training_log(name), lambda line: self.progress("training", line))
+        last_status = [job["TrainingJobStatus"]]
+
+        def ended() -> dict[str, Any] | None:
+            described = self.sagemaker.describe_training_job(TrainingJobName=name)
+            if described["TrainingJobStatus"] != last_status[0]:
+                last_status[0] = described["TrainingJobStatus"]
+                self.progress(
+                    "training",
+                    f"{name} {described['TrainingJobStatus']} / {described.get('SecondaryStatus')}",
+                )
+            return described if described["TrainingJobStatus"] in TERMINAL_TRAINING else None
+
+        job = wait_for(ended, f"training job {name} to finish", tick=tail)
+        tail()
+        if job["TrainingJobStatus"] != "Completed":
+            raise DemoFailed(
+                f"training job {name} ended {job['TrainingJobStatus']}: {job.get('FailureReason')}"
+            )
+        metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
+        self.progress(
+            "training", f"{name} Completed: eval perplexity {metrics.get('eval:perplexity')} (uniform = 4.0)"
+        )
+        return job
+
+    def endpoint(self, previous_config: str | None) -> dict[str, Any]:
+        what = (
+            "deploy_model to create the endpoint"
+            if previous_config is None
+            else "deploy_model to update the endpoint"
+        )
+
+        def in_service() -> dict[str, Any] | None:
+            endpoints = self.sagemaker.list_endpoints()["Endpoints"]
+            if not endpoints:
+                return None
+            described = self.sagemaker.describe_endpoint(EndpointName=endpoints[0]["EndpointName"])
+            if described["EndpointStatus"] == "Failed":
+                raise DemoFailed(
+                    f"endpoint {described['EndpointName']} Failed: {described.get('FailureReason')}"
+                )
+            if (
+                described["EndpointStatus"] == "InService"
+                and described["EndpointConfigName"] != previous_config
+            ):
+                return described
+            return None
+
+        endpoint = wait_for(in_service, what)
+        config = self.sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        model = config["ProductionVariants"][0]["ModelName"]
+        self.progress("model", f"{model} -> endpoint config {endpoint['EndpointConfigName']}")
+        count = len(self.sagemaker.list_endpoints()["Endpoints"])
+        verb = "created" if previous_config is None else f"UPDATED in place (was {previous_config})"
+        self.progress(
+            "endpoint", f"{endpoint['EndpointName']} InService, {verb}; endpoints in the account: {count}"
+        )
+        if previous_config is not None and count != 1:
+            raise DemoFailed(f"expected the one endpoint to be updated, found {count} endpoints")
+        return endpoint
+
+    def ask(self, endpoint_name: str) -> dict[str, Any]:
+        from hyenaflow.client import invoke
+
+        runtime = self.stack.client("sagemaker-runtime")
+        sequence = first_bases(LAMBDA_PHAGE, DEMO_QUERY_BASES)
+        score = invoke(
+            {"task": "score", "sequences": [sequence]}, endpoint_name=endpoint_name, runtime_client=runtime
+        )
+        self.progress("invoke", f"score {sequence[:24]}... ({len(sequence)} bp) -> {_summary(score)}")
+        embed = invoke(
+            {"task": "embed", "sequences": [sequence]}, endpoint_name=endpoint_name, runtime_client=runtime
+        )
+        self.progress("invoke", f"embed -> {_embedding_summary(embed)}")
+        return score
+
+    def extract_artifact(self, job: dict[str, Any], index: int) -> list[Path]:
+        uri = job["ModelArtifacts"]["S3ModelArtifacts"]
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        target = self.workdir / "models" / f"{index}-{job['TrainingJobName']}"
+        target.mkdir(parents=True, exist_ok=True)
+        archive = target / "model.tar.gz"
+        self.s3.download_file(bucket, key, str(archive))
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+        plots = sorted(target.glob("*.png"))
+        self.progress("artifact", f"{uri} -> {target}")
+        for plot in plots:
+            self.progress("plot", str(plot))
+        return plots
+
+    def _staged_objects(self) -> list[dict[str, Any]]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.stack.data_bucket, Prefix="staged/"
+        )
+        return [obj for page in pages for obj in page.get("Contents", [])]
+
+
+def first_bases(fasta: Path, count: int) -> str:
+    """The first `count` bases of the first record of a FASTA file."""
+    bases: list[str] = []
+    with open(fasta, encoding="ascii") as handle:
+        next(handle)  # header
+        for line in handle:
+            if line.startswith(">") or sum(map(len, bases)) >= count:
+                break
+            bases.append(line.strip())
+    return "".join(bases)[:count]
+
+
+def _invocation_for_key(stack: LocalStack, logical_id: str, key: str) -> Any:
+    """The successful invocation of `logical_id` for an S3 event about `key`, if any yet;
+    DemoFailed once Lambda's retries for it are used up."""
+
+    def about_key(function_id: str, event: Any) -> bool:
+        if function_id != logical_id or not isinstance(event, dict):
+            return False
+        return unquote_plus(event.get("detail", {}).get("object", {}).get("key", "")) == key
+
+    for function_id, event, invocation in stack.runtime.invocations:
+        if about_key(function_id, event) and invocation.ok:
+            return invocation
+    for function_id, event, invocation in stack.runtime.exhausted:
+        if about_key(function_id, event):
+            raise DemoFailed(
+                f"{logical_id} failed on {key} (retries exhausted): {invocation.error['errorMessage']}"
+            )
+    return None
+
+
+def _embedding_summary(answer: dict[str, Any]) -> str:
+    for value in answer.values():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            first = value[0]
+            for key, vector in first.items():
+                if isinstance(vector, list) and vector and isinstance(vector[0], int | float):
+                    return (
+                        f"{key}: {len(vector)}-dim vector [{', '.join(f'{x:.3f}' for x in vector[:4])}, ...]"
+                    )
+    return _summary(answer)
+
+
+def run_demo(
+    workdir: Path,
+    train_steps: int | None = None,
+    second_file: bool = True,
+    write: Callable[[str], None] = print,
+) -> DemoResult:
+    """Run the demo story; returns what happened (also printed as it happens)."""
+    progress = Progress(write)
+    result = DemoResult()
+    workdir = Path(workdir).resolve()
+    environment = {**DEMO_ENVIRONMENT, "MAX_STEPS": str(train_steps or DEMO_TRAIN_STEPS)}
+    config = StackConfig(
+        workdir=workdir,
+        environment_overrides=local_environment_overrides(environment),
+        on_invocation=lambda function, event, invocation: progress(
+            "lambda",
+            f"{function.logical_id} "
+            + (
+                "ok"
+                if invocation.ok
+                else f"ERROR {invocation.error['errorType']}: {invocation.error['errorMessage']}"
+            )
+            + f" ({invocation.duration_ms:.0f} ms)",
+        ),
+    )
+    progress(
+        "stack",
+        "starting the local stack (moto + HealthOmics + SageMaker emulation, rules from template.yaml)",
+    )
+    try:
+        with LocalStack(config) as stack:
+            progress(
+                "stack",
+                f"up at {stack.endpoint_url}; data bucket {stack.data_bucket}; sequence store {stack.sequence_store_id}",
+            )
+            progress("stack", f"Lambda logs in {stack.runtime.log_dir}")
+            run = DemoRun(stack, progress, workdir)
+            import_jobs: set[str] = set()
+            training_jobs: set[str] = set()
+            previous_config: str | None = None
+            files = [LAMBDA_PHAGE, PHIX174] if second_file else [LAMBDA_PHAGE]
+            for index, path in enumerate(files, start=1):
+                run.ingest(path)
+                job = run.import_job(import_jobs)
+                import_jobs.add(job["id"])
+                training = run.training(training_jobs)
+                training_jobs.add(training["TrainingJobName"])
+                result.training_jobs.append(training["TrainingJobName"])
+                metrics = {m["MetricName"]: m["Value"] for m in training.get("FinalMetricDataList", [])}
+                if "eval:perplexity" in metrics:
+                    result.eval_perplexities.append(metrics["eval:perplexity"])
+                endpoint = run.endpoint(previous_config)
+                previous_config = endpoint["EndpointConfigName"]
+                result.endpoint_name = endpoint["EndpointName"]
+                result.endpoint_configs.append(previous_config)
+                result.score = run.ask(endpoint["EndpointName"])
+                result.plots.extend(run.extract_artifact(training, index))
+            progress("stack", "shutting down")
+        result.ok = True
+    except DemoFailed as error:
+        result.error = str(error)
+        progress("FAILED", str(error))
+    result.seconds = time.monotonic() - progress.started
+    if result.ok:
+        progress(
+            "done",
+            f"demo finished in {result.seconds:.0f}s; plots: {', '.join(str(p) for p in result.plots)}",
+        )
+    return result
