@@ -1,0 +1,243 @@
+"""Structural facts of template.yaml that sam validate / cfn-lint / checkov cannot know."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyenaflow.local.event_patterns import matches
+from hyenaflow.local.events import IntrinsicResolver, LocalResource, load_template
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "events"
+TEMPLATE = load_template(REPO / "template.yaml")
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTIONS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
+
+# What the sample events name: bucket, sequence store, job prefix.
+SAMPLE_BUCKET = json.loads((EVENTS / "s3_object_created_incoming.json").read_text())["detail"]["bucket"][
+    "name"
+]
+SAMPLE_STORE = json.loads((EVENTS / "omics_import_completed.json").read_text())["detail"]["sequenceStoreId"]
+
+
+def _resolver() -> IntrinsicResolver:
+    parameters = {name: str(p.get("Default", "")) for name, p in TEMPLATE["Parameters"].items()}
+    resources = {name: LocalResource(ref=name) for name in RESOURCES}
+    resources["DataBucket"] = LocalResource(
+        ref=SAMPLE_BUCKET, attributes={"Arn": f"arn:aws:s3:::{SAMPLE_BUCKET}"}
+    )
+    resources["SequenceStore"] = LocalResource(ref=SAMPLE_STORE, attributes={"SequenceStoreId": SAMPLE_STORE})
+    return IntrinsicResolver(TEMPLATE, resources, parameters, region="us-east-1", stack_name="hyenaflow")
+
+
+def _pattern(function: str, event_name: str) -> dict[str, Any]:
+    event = FUNCTIONS[function]["Properties"]["Events"][event_name]
+    assert event["Type"] == "EventBridgeRule"
+    return _resolver().resolve(event["Properties"]["Pattern"])
+
+
+def _event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def _env(function: str) -> dict[str, Any]:
+    merged = dict(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+    merged.update(FUNCTIONS[function]["Properties"].get("Environment", {}).get("Variables", {}))
+    return merged
+
+
+def test_every_function_handler_module_exists_with_a_lambda_handler() -> None:
+    assert TEMPLATE["Globals"]["Function"]["CodeUri"] == "functions/"
+    assert TEMPLATE["Globals"]["Function"]["Runtime"] == "python3.11"
+    handlers = {}
+    for name, function in FUNCTIONS.items():
+        handler = function["Properties"]["Handler"]
+        module, attribute = handler.rsplit(".", 1)
+        path = REPO / "functions" / (module.replace(".", "/") + ".py")
+        handlers[name] = handler
+        if not path.exists():
+            pytest.fail(f"{name}: handler {handler} -> {path.relative_to(REPO)} does not exist")
+        assert re.search(rf"^def {attribute}\(", path.read_text(), re.MULTILINE), (
+            f"{path} has no {attribute}()"
+        )
+    assert sorted(h.split(".")[0] for h in handlers.values()) == [
+        "deploy_model",
+        "ingest_fasta",
+        "poll_genbank",
+        "reconcile",
+        "start_training",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("function", "rule", "sample", "expected"),
+    [
+        ("IngestFastaFunction", "FastaUploaded", "s3_object_created_incoming.json", True),
+        ("StartTrainingFunction", "ImportFinished", "omics_import_completed.json", True),
+        ("StartTrainingFunction", "ImportFinished", "omics_import_completed_with_failures.json", True),
+        ("StartTrainingFunction", "ImportFinished", "omics_import_failed.json", True),
+        ("StartTrainingFunction", "ImportFinished", "omics_import_in_progress.json", False),
+        ("DeployModelFunction", "TrainingJobEnded", "sagemaker_training_completed.json", True),
+        ("DeployModelFunction", "TrainingJobEnded", "sagemaker_training_failed.json", True),
+        ("DeployModelFunction", "TrainingJobEnded", "sagemaker_training_stopped.json", True),
+        ("DeployModelFunction", "TrainingJobEnded", "sagemaker_training_in_progress.json", False),
+    ],
+)
+def test_event_rules_match_exactly_the_events_their_handler_expects(
+    function: str, rule: str, sample: str, expected: bool
+) -> None:
+    assert matches(_pattern(function, rule), _event(sample)) is expected
+
+
+def test_event_rules_ignore_other_buckets_prefixes_stores_and_jobs() -> None:
+    s3 = _event("s3_object_created_incoming.json")
+    other_prefix = json.loads(json.dumps(s3))
+    other_prefix["detail"]["object"]["key"] = "staged/x.fastq.gz"  # ingest's own output: no loop
+    other_bucket = json.loads(json.dumps(s3))
+    other_bucket["detail"]["bucket"]["name"] = "someone-elses-bucket"
+    other_store = _event("omics_import_completed.json")
+    other_store["detail"]["sequenceStoreId"] = "9999999999"
+    foreign_job = _event("sagemaker_training_completed.json")
+    foreign_job["detail"]["TrainingJobName"] = "notebook-experiment-42"
+
+    assert not matches(_pattern("IngestFastaFunction", "FastaUploaded"), other_prefix)
+    assert not matches(_pattern("IngestFastaFunction", "FastaUploaded"), other_bucket)
+    assert not matches(_pattern("StartTrainingFunction", "ImportFinished"), other_store)
+    assert not matches(_pattern("DeployModelFunction", "TrainingJobEnded"), foreign_job)
+
+
+def test_schedules_drive_the_poller_and_the_reconciler() -> None:
+    poll = FUNCTIONS["PollGenBankFunction"]["Properties"]["Events"]["PollSchedule"]
+    reconcile = FUNCTIONS["ReconcileFunction"]["Properties"]["Events"]["ReconcileSchedule"]
+    assert poll["Type"] == "ScheduleV2"  # EventBridge Scheduler
+    assert poll["Properties"]["ScheduleExpression"] == {"Ref": "GenBankSchedule"}
+    assert reconcile["Type"] == "Schedule"
+    assert re.fullmatch(r"rate\(\d+ minutes?\)", TEMPLATE["Parameters"]["ReconcileSchedule"]["Default"])
+    assert _event("schedule_reconcile.json")["detail-type"] == "Scheduled Event"
+
+
+def test_every_function_sends_failed_events_to_its_own_encrypted_queue() -> None:
+    queues = set()
+    for name, function in FUNCTIONS.items():
+        on_failure = function["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+        assert on_failure["Type"] == "SQS", name
+        queue = on_failure["Destination"]["Fn::GetAtt"][0]
+        assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue"
+        assert RESOURCES[queue]["Properties"].get("KmsMasterKeyId"), f"{queue} is not encrypted"
+        queues.add(queue)
+    assert len(queues) == len(FUNCTIONS)
+
+
+def test_functions_get_every_setting_their_settings_object_requires() -> None:
+    from deploy_model.settings import DeploySettings
+    from reconcile.settings import ReconcileSettings
+    from start_training.settings import TrainingSettings
+
+    needs = {
+        "StartTrainingFunction": [TrainingSettings],
+        "DeployModelFunction": [TrainingSettings, DeploySettings],  # it starts the follow-up job too
+        "ReconcileFunction": [TrainingSettings, DeploySettings, ReconcileSettings],
+    }
+    for function, models in needs.items():
+        env = _env(function)
+        for model in models:
+            required = {name.upper() for name, field in model.model_fields.items() if field.is_required()}
+            assert required <= set(env), (
+                f"{function} lacks {sorted(required - set(env))} for {model.__name__}"
+            )
+            unknown_training = {k for k in env if k.startswith(("TRAINING_", "MAX_", "ENDPOINT_"))} - {
+                name.upper() for m in models for name in m.model_fields
+            }
+            assert not unknown_training, (
+                f"{function}: {sorted(unknown_training)} are read by no settings field"
+            )
+
+
+def test_ingest_and_poll_get_the_variables_their_owners_documented() -> None:
+    ingest = {"DATA_BUCKET", "STATE_TABLE", "ALERT_TOPIC_ARN", "SEQUENCE_STORE_ID", "OMICS_IMPORT_ROLE_ARN"}
+    ingest |= {"MAX_INPUT_BYTES", "SAMPLE_ID", "SUBJECT_ID"}
+    poll = {
+        "DATA_BUCKET",
+        "STATE_TABLE",
+        "ALERT_TOPIC_ARN",
+        "GENBANK_QUERY",
+        "GENBANK_DB",
+        "GENBANK_BATCH_SIZE",
+    }
+    poll |= {
+        "NCBI_API_KEY_PARAMETER",
+        "NCBI_EMAIL",
+        "NCBI_TOOL",
+        "EUTILS_BASE_URL",
+        "GENBANK_MAX_RECORDS_PER_RUN",
+    }
+    assert ingest <= set(_env("IngestFastaFunction"))
+    assert poll <= set(_env("PollGenBankFunction"))
+
+
+def test_rollback_alarms_watch_the_endpoint_deploy_model_updates() -> None:
+    env = _env("DeployModelFunction")
+    assert env["ENDPOINT_NAME"] == {"Ref": "EndpointName"}
+    alarm_refs = re.findall(r"\$\{(\w+)\}", env["ROLLBACK_ALARM_NAMES"]["Fn::Sub"])
+    assert alarm_refs == ["EndpointErrorsAlarm", "EndpointLatencyAlarm"]
+    for alarm in alarm_refs:
+        dimensions = {d["Name"]: d["Value"] for d in RESOURCES[alarm]["Properties"]["Dimensions"]}
+        assert dimensions == {"EndpointName": {"Ref": "EndpointName"}, "VariantName": "AllTraffic"}
+    from deploy_model.deployment import VARIANT_NAME
+
+    assert VARIANT_NAME == "AllTraffic"
+    assert "AWS::SageMaker::Endpoint" not in {r["Type"] for r in RESOURCES.values()}  # deploy_model owns it
+
+
+def test_state_table_has_the_contract_keys_pitr_and_the_idempotency_ttl() -> None:
+    table = RESOURCES["StateTable"]["Properties"]
+    assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {"pk": "HASH", "sk": "RANGE"}
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    # Powertools idempotency writes its expiry into `expiration`.
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+def test_data_bucket_is_private_tls_only_versioned_and_emits_eventbridge_events() -> None:
+    bucket = RESOURCES["DataBucket"]["Properties"]
+    assert bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    assert any(rule.get("Prefix") == "staged/" for rule in bucket["LifecycleConfiguration"]["Rules"])
+    (deny,) = RESOURCES["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_every_parameter_has_a_safe_default_and_the_outputs_name_what_users_need() -> None:
+    missing = [name for name, p in TEMPLATE["Parameters"].items() if "Default" not in p]
+    assert missing == []
+    assert TEMPLATE["Parameters"]["UseSpotTraining"]["Default"] == "true"
+    assert TEMPLATE["Parameters"]["EndpointName"]["Default"] == "hyenaflow"
+    assert {"DataBucketName", "SequenceStoreId", "EndpointName", "AlertTopicArn", "StateTableName"} <= set(
+        TEMPLATE["Outputs"]
+    )
+
+
+def test_training_source_uri_is_where_the_code_bundle_is_uploaded() -> None:
+    expected = {"Fn::Sub": "s3://${DataBucket}/code/training/sourcedir.tar.gz"}
+    for function in ("StartTrainingFunction", "DeployModelFunction", "ReconcileFunction"):
+        assert _env(function)["TRAINING_SOURCE_URI"] == expected
+    assert TEMPLATE["Outputs"]["TrainingSourceUri"]["Value"] == expected
+
+
+def test_sagemaker_role_reads_read_sets_only_through_the_store_access_point() -> None:
+    statements = RESOURCES["SageMakerExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    by_sid = {s["Sid"]: s for s in statements}
+    assert by_sid["ReadSetsThroughAccessPoint"]["Resource"] == {
+        "Fn::Sub": "${SequenceStore.S3AccessPointArn}/object/*"
+    }
+    assert by_sid["ListReadSetsThroughAccessPoint"]["Resource"] == {
+        "Fn::GetAtt": ["SequenceStore", "S3AccessPointArn"]
+    }
