@@ -13,8 +13,9 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.aws_clients import client
+from common.notify import send_alert
 
-from poll_genbank.eutils import EutilsClient
+from poll_genbank.eutils import EutilsClient, EutilsError
 from poll_genbank.poller import GenbankState, PollConfig, poll_genbank
 from poll_genbank.settings import load_poll_settings
 
@@ -51,14 +52,22 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
     eutils = EutilsClient(
         settings.eutils_base_url, tool=settings.ncbi_tool, email=settings.ncbi_email, api_key=_api_key()
     )
-    result = poll_genbank(
-        now=event.time.astimezone(UTC) if event.time else datetime.now(UTC),
-        config=config,
-        eutils=eutils,
-        state=GenbankState(client("dynamodb"), settings.state_table, config),
-        s3=client("s3"),
-        bucket=settings.data_bucket,
-    )
+    try:
+        result = poll_genbank(
+            now=event.time.astimezone(UTC) if event.time else datetime.now(UTC),
+            config=config,
+            eutils=eutils,
+            state=GenbankState(client("dynamodb"), settings.state_table, config),
+            s3=client("s3"),
+            bucket=settings.data_bucket,
+        )
+    except EutilsError as err:  # NCBI still failing after retries: tell the operator, let Lambda retry
+        send_alert(
+            "hyenaflow: GenBank poll failed",
+            {"query": config.query, "error": str(err)},
+            settings.alert_topic_arn,
+        )
+        raise
     metrics.add_metric(name="GenbankRecordsWritten", unit=MetricUnit.Count, value=result.written)
     metrics.add_metric(name="GenbankRecordsSkipped", unit=MetricUnit.Count, value=result.skipped_seen)
     logger.info("genbank poll finished", extra={"result": result.as_dict()})

@@ -270,3 +270,16 @@ def test_a_record_without_an_accession_version_is_reported_and_does_not_block_th
     assert result["written"] == 1 and result["complete"]
     assert result["skipped_without_accession"] == [">lcl|unnamed Escherichia phage 2002, complete genome"]
     assert genbank_keys(stack) == ["incoming/genbank/OQ100001.1.fa"]
+
+
+def test_ncbi_refusing_the_request_alerts_the_operator_and_fails_the_invocation(stack, eutils, poll_env):
+    from poll_genbank.eutils import EutilsError
+
+    stack.alerts(wait_seconds=0)  # drain
+    eutils.fake.fail_next("esearch.fcgi", 400)  # not retryable: a bad request stays bad
+
+    with pytest.raises(EutilsError, match="esearch.fcgi: HTTP 400 after 1 attempt"):
+        run_poll("2026-11-12T06:00:00Z")
+
+    [alert] = stack.alerts()
+    assert alert["subject"] == "hyenaflow: GenBank poll failed" and alert["details"]["query"] == QUERY
