@@ -126,6 +126,10 @@ class SageMakerGapFill:
         self._operations: dict[str, Callable[..., Any]] = {
             "CreateTrainingJob": self._create_training_job,
             "StopTrainingJob": self._stop_training_job,
+            "CreateModel": self._refuse_existing("ModelName", "_models", "model"),
+            "CreateEndpointConfig": self._refuse_existing(
+                "EndpointConfigName", "endpoint_configs", "endpoint configuration"
+            ),
             "CreateEndpoint": self._create_endpoint,
             "UpdateEndpoint": self._update_endpoint,
             "DeleteEndpoint": self._delete_endpoint,
@@ -182,6 +186,21 @@ class SageMakerGapFill:
     ) -> Any:
         kept = {k: v for k, v in headers if k.lower() not in ("content-length", "x-amzn-requestid")}
         return respond(start_response, status, body, kept)
+
+    def _refuse_existing(self, name_field: str, registry: str, what: str) -> Callable[..., Any]:
+        """Create* of a name that exists: AWS refuses it (moto 5.2.5 silently replaces it)."""
+
+        def create(environ: dict[str, Any], start_response: Any, account: str, region: str) -> Any:
+            name = json.loads(read_body(environ) or b"{}").get(name_field, "")
+            existing = getattr(self._backend(account, region), registry).get(name)
+            if existing is not None:
+                arn = existing.arn[0] if isinstance(existing.arn, tuple) else existing.arn
+                return json_error(
+                    start_response, "ValidationException", f'Cannot create already existing {what} "{arn}".'
+                )
+            return self.downstream(environ, start_response)
+
+        return create
 
     # --- training jobs --------------------------------------------------------------------------
 
@@ -357,6 +376,11 @@ class SageMakerGapFill:
                 f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).',
             )
         endpoint.endpoint_status, endpoint.last_modified_time = "Updating", datetime.now(UTC)
+        # DescribeEndpoint shows the config being rolled out while the old one still serves.
+        endpoint.pending_deployment_summary = {
+            "EndpointConfigName": config_name,
+            "StartTime": datetime.now(UTC),
+        }
         self._put_endpoint_event(account, region, name)
 
         def blue_green() -> None:
@@ -364,10 +388,9 @@ class SageMakerGapFill:
                 new = self._start_deployment(account, region, name, config_name)
             except DeploymentFailed as error:
                 # The old deployment keeps serving, as SageMaker rolls back a failed update.
-                endpoint.endpoint_status = "InService"
-                endpoint.failure_reason = f"Update to {config_name} failed and was rolled back: {error}"[
-                    :1024
-                ]
+                endpoint.endpoint_status, endpoint.pending_deployment_summary = "InService", None
+                reason = f"Update to {config_name} failed and was rolled back: {error}"
+                endpoint.failure_reason = reason[:1024]
                 endpoint.last_modified_time = datetime.now(UTC)
                 self._put_endpoint_event(account, region, name)
                 return
@@ -378,7 +401,7 @@ class SageMakerGapFill:
             endpoint.production_variants = endpoint._process_production_variants(
                 backend.endpoint_configs[config_name].production_variants
             )
-            endpoint.failure_reason = None
+            endpoint.failure_reason, endpoint.pending_deployment_summary = None, None
             endpoint.endpoint_status, endpoint.last_modified_time = "InService", datetime.now(UTC)
             self._put_endpoint_event(account, region, name)
             if old is not None:

@@ -7,6 +7,8 @@ hyperparameters as `--key value` arguments, stdout/stderr go to a log file, the 
 MetricDefinitions regexes turn log lines into FinalMetricDataList, and `SM_MODEL_DIR` is packed
 into `<S3OutputPath>/<job>/output/model.tar.gz`.
 
+CheckpointConfig.S3Uri is synced into the checkpoint dir before the run and back after it;
+TensorBoardOutputConfig gets the TensorBoard dir under `<S3OutputPath>/<job>/tensorboard-output/`.
 Paths on this machine replace the container's `/opt/ml/...` ones; the script sees them through
 the usual variables plus `SM_CHECKPOINT_DIR` (the container's `/opt/ml/checkpoints`, synced
 from/to CheckpointConfig.S3Uri) and `SM_TENSORBOARD_DIR` (`/opt/ml/output/tensorboard`).
@@ -328,11 +330,18 @@ class TrainingRun:
             self.s3.upload_file(str(archive), bucket, prefix + archive_name)
         checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
         if checkpoint_uri:
-            bucket, prefix = _split_s3(checkpoint_uri.rstrip("/") + "/")
-            for path in sorted(self.checkpoint_dir.rglob("*")):
-                if path.is_file():
-                    relative = path.relative_to(self.checkpoint_dir).as_posix()
-                    self.s3.upload_file(str(path), bucket, prefix + relative)
+            self._upload_tree(self.checkpoint_dir, checkpoint_uri)
+        tensorboard_uri = (self.request.get("TensorBoardOutputConfig") or {}).get("S3OutputPath")
+        if tensorboard_uri:
+            self._upload_tree(
+                self.tensorboard_dir, f"{tensorboard_uri.rstrip('/')}/{self.name}/tensorboard-output"
+            )
+
+    def _upload_tree(self, directory: Path, uri: str) -> None:
+        bucket, prefix = _split_s3(uri.rstrip("/") + "/")
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                self.s3.upload_file(str(path), bucket, prefix + path.relative_to(directory).as_posix())
 
 
 @functools.cache

@@ -46,6 +46,8 @@ FAKE_TRAIN = textwrap.dedent(
     seen = sorted(os.listdir(checkpoints))
     with open(os.path.join(checkpoints, f"step-{args.steps}.txt"), "w") as out:
         out.write("weights")
+    with open(os.path.join(os.environ["SM_TENSORBOARD_DIR"], "events.out.tfevents.1"), "w") as out:
+        out.write("scalars")
     report = {
         "checkpoints_seen": seen,
         "channel_files": sorted(os.listdir(train_dir)),
@@ -167,11 +169,15 @@ def test_training_job_runs_script_and_completes_with_metrics_and_model(aws: Loca
     assert [(s["TrainingJobName"], s["TrainingJobStatus"]) for s in summaries] == [(name, "Completed")]
 
 
-def test_checkpoints_are_restored_from_and_saved_to_the_checkpoint_uri(aws: LocalAws, bucket: str) -> None:
+def test_checkpoints_and_tensorboard_logs_sync_with_their_s3_uris(aws: LocalAws, bucket: str) -> None:
     s3, name = aws.client("s3"), unique("resume")
     s3.put_object(Bucket=bucket, Key=f"checkpoints/{name}/step-1.txt", Body=b"earlier")
     request = job_request(bucket, steps="3") | {
-        "CheckpointConfig": {"S3Uri": f"s3://{bucket}/checkpoints/{name}"}
+        "CheckpointConfig": {
+            "S3Uri": f"s3://{bucket}/checkpoints/{name}",
+            "LocalPath": "/opt/ml/checkpoints",
+        },
+        "TensorBoardOutputConfig": {"S3OutputPath": f"s3://{bucket}/tensorboard"},
     }
 
     aws.client("sagemaker").create_training_job(TrainingJobName=name, **request)
@@ -183,6 +189,10 @@ def test_checkpoints_are_restored_from_and_saved_to_the_checkpoint_uri(aws: Loca
         assert json.load(tar.extractfile("report.json"))["checkpoints_seen"] == ["step-1.txt"]  # type: ignore[arg-type]
     saved = s3.list_objects_v2(Bucket=bucket, Prefix=f"checkpoints/{name}/")["Contents"]
     assert sorted(item["Key"].rsplit("/", 1)[1] for item in saved) == ["step-1.txt", "step-3.txt"]
+    tensorboard = s3.list_objects_v2(Bucket=bucket, Prefix=f"tensorboard/{name}/")["Contents"]
+    assert [item["Key"] for item in tensorboard] == [
+        f"tensorboard/{name}/tensorboard-output/events.out.tfevents.1"
+    ]
 
 
 def test_failing_script_ends_failed_with_the_tail_of_stderr(aws: LocalAws, bucket: str) -> None:

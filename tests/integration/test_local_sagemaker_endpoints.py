@@ -147,11 +147,14 @@ def test_endpoint_serves_its_model_and_update_swaps_blue_green(aws: LocalAws) ->
     old_pid = server_pid(aws, name)
 
     sagemaker.update_endpoint(EndpointName=name, EndpointConfigName=second)
-    assert sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Updating"
+    updating = sagemaker.describe_endpoint(EndpointName=name)
+    assert (updating["EndpointStatus"], updating["EndpointConfigName"]) == ("Updating", first)
+    assert updating["PendingDeploymentSummary"]["EndpointConfigName"] == second
     assert invoke(aws, name, {"sequences": ["A"]})["model"] == "v1"  # old model serves during the update
     updated = wait_settled(aws, name)
 
     assert (updated["EndpointStatus"], updated["EndpointConfigName"]) == ("InService", second)
+    assert "PendingDeploymentSummary" not in updated
     assert invoke(aws, name, {"sequences": ["ACG"]}) == {"model": "v2", "lengths": [3]}
     wait_for(lambda: process_gone(old_pid), bool, timeout_s=15, what="old inference server to stop")
     states = [
@@ -225,3 +228,25 @@ def test_gpu_endpoint_instance_types_are_accepted(aws: LocalAws, instance_type: 
     ]
 
     assert variants[0]["InstanceType"] == instance_type
+
+
+def test_existing_model_and_endpoint_config_names_are_refused(aws: LocalAws) -> None:
+    sagemaker = aws.client("sagemaker")
+    config = register_model(aws, "v1")
+    model = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0][
+        "ModelName"
+    ]
+
+    with pytest.raises(ClientError) as model_error:
+        sagemaker.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "other"})
+    with pytest.raises(ClientError) as config_error:
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=config,
+            ProductionVariants=[{"VariantName": "v", "ModelName": model, "InstanceType": "ml.g5.xlarge"}],
+        )
+
+    assert model_error.value.response["Error"]["Code"] == "ValidationException"
+    assert "Cannot create already existing model" in model_error.value.response["Error"]["Message"]
+    assert config_error.value.response["Error"]["Code"] == "ValidationException"
+    assert "already existing endpoint configuration" in config_error.value.response["Error"]["Message"]
+    assert sagemaker.describe_model(ModelName=model)["PrimaryContainer"]["Image"] == "pytorch-inference"
