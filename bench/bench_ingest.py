@@ -4,6 +4,7 @@
     python bench/bench_ingest.py --cores 1             # pinned to one CPU (a 1769 MB Lambda has ~1 vCPU)
     python bench/bench_ingest.py --gzip-level 0        # stored gzip: CPU cost without deflate
     python bench/bench_ingest.py --moto --size-mb 256  # through a moto S3 server (separate process) end to end
+    python bench/bench_ingest.py --components --cores 1  # CPU cost of parse/validate/tile vs gzip
 
 The FASTA is generated once under --workdir (default /tmp/hyenaflow-bench) and reused:
 chromosome-sized records of 80-column lines with soft-masked (lowercase) stretches and N runs.
@@ -121,6 +122,29 @@ class _Reader:
         return self._handle.read(amount)
 
 
+def measure_components(fasta: Path) -> dict[str, Any]:
+    """CPU seconds per stage on the first 64 MiB: where the time goes."""
+    from ingest_fasta.fasta_stream import FastaToFastq
+    from ingest_fasta.staging import gzip_member
+
+    with open(fasta, "rb") as handle:
+        chunks = [handle.read(MIB) for _ in range(64)]
+    parser = FastaToFastq()
+    start = time.process_time()
+    fastq = [parser.feed(chunk) for chunk in chunks]
+    parse_s = time.process_time() - start
+    blocks = [b"".join(fastq[i : i + 2]) for i in range(0, len(fastq), 2)]
+    rates = {"parse_validate_tile_mb_per_cpu_s": round(64 * MIB / 1e6 / parse_s, 1)}
+    for level in (0, 1):
+        start = time.process_time()
+        for block in blocks:
+            gzip_member(block, level)
+        rates[f"gzip_level{level}_input_mb_per_cpu_s"] = round(
+            64 * MIB / 1e6 / (time.process_time() - start), 1
+        )
+    return {"mode": "components", **rates}
+
+
 def measure_moto(fasta: Path, gzip_level: int, endpoint: str) -> dict[str, Any]:
     os.environ.update(
         {
@@ -188,6 +212,7 @@ def main() -> None:
     parser.add_argument(
         "--moto", action="store_true", help="through a moto S3 server instead of a local sink"
     )
+    parser.add_argument("--components", action="store_true", help="CPU cost of parsing and of gzip, separately")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -197,6 +222,8 @@ def main() -> None:
             os.sched_setaffinity(0, set(range(args.cores)))
         if args.child == "local":
             print(json.dumps(measure_local(fasta, args.gzip_level)))
+        elif args.child == "components":
+            print(json.dumps(measure_components(fasta)))
         else:
             print(json.dumps(measure_moto(fasta, args.gzip_level, args.child)))
         return
@@ -216,7 +243,7 @@ def main() -> None:
             _wait_for_port(port)
             child += ["--child", f"http://127.0.0.1:{port}"]
         else:
-            child += ["--child", "local"]
+            child += ["--child", "components" if args.components else "local"]
         output = subprocess.run(child, check=True, capture_output=True, text=True).stdout
     finally:
         if server is not None:
