@@ -262,8 +262,9 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
 def _cmd_package_training_code(args: argparse.Namespace) -> int:
     from hyenaflow.packaging import build_training_bundle
 
-    path = build_training_bundle(args.out)
-    print(f"wrote {path}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    digest = build_training_bundle(args.out)
+    print(f"wrote {args.out} (sha256 {digest})")
     return 0
 
 
@@ -277,7 +278,8 @@ def _cmd_upload_training_code(args: argparse.Namespace) -> int:
     session = boto3.session.Session(region_name=args.region)
     bucket = args.bucket or _data_bucket_from_stack(session, args.stack_name or _samconfig_stack_name())
     with tempfile.TemporaryDirectory() as scratch:
-        bundle = build_training_bundle(Path(scratch) / "sourcedir.tar.gz")
+        bundle = Path(scratch) / "sourcedir.tar.gz"
+        build_training_bundle(bundle)
         session.client("s3").upload_file(str(bundle), bucket, args.key)
     print(f"uploaded the training code to s3://{bucket}/{args.key}")
     return 0

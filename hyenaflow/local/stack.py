@@ -269,7 +269,9 @@ class LocalStack:
         """Build the training source bundle and put it at s3://<data bucket>/code/training/."""
         from hyenaflow.packaging import build_training_bundle
 
-        bundle = build_training_bundle(self.workdir / "build" / "sourcedir.tar.gz")
+        bundle = self.workdir / "build" / "sourcedir.tar.gz"
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        build_training_bundle(bundle)
         self.client("s3").upload_file(str(bundle), self.data_bucket, TRAINING_CODE_KEY)
         return f"s3://{self.data_bucket}/{TRAINING_CODE_KEY}"
 

@@ -1,0 +1,161 @@
+"""The whole pipeline on the local stack, as `make demo` runs it, with a smaller training budget.
+
+A real genome dropped into incoming/ must become a read set, a Completed training job with
+metrics, and an InService endpoint that scores DNA; a bad file must end in rejected/ without
+starting anything. Every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyenaflow.client import invoke
+from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig, local_environment_overrides
+
+pytestmark = pytest.mark.slow
+
+LAMBDA_PHAGE = REPO_ROOT / "data" / "lambda_phage_NC_001416.fa"
+# A few seconds of CPU training: the test proves the plumbing, the demo shows learning.
+E2E_ENVIRONMENT = {
+    "MAX_STEPS": "8",
+    "MAX_LENGTH": "128",
+    "BATCH_SIZE": "4",
+    "TRAINING_EXTRA_HYPERPARAMETERS": json.dumps(
+        {"eval_interval": "4", "log_interval": "4", "eval_windows": "4"}
+    ),
+}
+FLOW_DEADLINE_S = 480.0
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = FLOW_DEADLINE_S) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+@pytest.fixture
+def stack(tmp_path: Path):
+    config = StackConfig(
+        workdir=tmp_path / "local", environment_overrides=local_environment_overrides(E2E_ENVIRONMENT)
+    )
+    with LocalStack(config) as stack:
+        yield stack
+        assert stack.delivery_errors() == []
+
+
+def _subscribe_queue_to_alerts(stack: LocalStack) -> str:
+    sqs, sns = stack.client("sqs"), stack.client("sns")
+    url = sqs.create_queue(QueueName="e2e-alerts")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = stack.resources[stack.resource_of_type("AWS::SNS::Topic")].ref
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def test_genome_in_incoming_ends_as_an_endpoint_that_scores_dna(stack: LocalStack) -> None:
+    omics, sagemaker, s3 = stack.client("omics"), stack.client("sagemaker"), stack.client("s3")
+
+    stack.put_file(LAMBDA_PHAGE)
+
+    # a read set in the sequence store, from the staged FASTQ tiles
+    read_sets = wait_for(
+        lambda: omics.list_read_sets(sequenceStoreId=stack.sequence_store_id)["readSets"], "the read set"
+    )
+    assert [r["sampleId"] for r in read_sets] == ["lambda_phage_NC_001416"]
+    assert s3.list_objects_v2(Bucket=stack.data_bucket, Prefix="staged/")["KeyCount"] >= 1
+
+    # one training job, Completed, with the metrics the quality gate reads
+    job_name = wait_for(
+        lambda: [j["TrainingJobName"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]],
+        "start_training to create the training job",
+    )[0]
+    job = wait_for(
+        lambda: (
+            (d := sagemaker.describe_training_job(TrainingJobName=job_name))["TrainingJobStatus"]
+            in ("Completed", "Failed", "Stopped")
+            and d
+        ),
+        f"training job {job_name} to end",
+    )
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
+    assert 1.0 < metrics["eval:perplexity"] < 12.0  # 4 bases (+N): a trained model sits near 4
+    bucket, _, key = job["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").partition("/")
+    artifact = tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+    names = set(artifact.getnames())
+    assert {"config.json", "model.safetensors", "metrics.json", "loss.png", "perplexity.png"} <= names
+    assert json.load(artifact.extractfile("metrics.json"))["steps"] == 8
+
+    # one endpoint, InService, answering score on raw DNA
+    endpoint = wait_for(
+        lambda: [
+            e
+            for e in sagemaker.list_endpoints()["Endpoints"]
+            if e["EndpointStatus"] in ("InService", "Failed")
+        ],
+        "deploy_model to bring the endpoint InService",
+    )[0]
+    assert endpoint["EndpointStatus"] == "InService"
+    answer = invoke(
+        {"task": "score", "sequences": ["ACGTTGCAGGCTAGCTAGGATCCA"]},
+        endpoint_name=endpoint["EndpointName"],
+        runtime_client=stack.client("sagemaker-runtime"),
+    )
+    (result,) = answer["results"]
+    assert result["length"] == 24 and math.isfinite(result["perplexity"]) and result["perplexity"] > 1.0
+
+
+def test_protein_fasta_is_rejected_without_starting_anything(stack: LocalStack) -> None:
+    alerts = _subscribe_queue_to_alerts(stack)
+    s3 = stack.client("s3")
+    protein = stack.workdir / "insulin_protein.fa"
+    protein.write_text(
+        ">sp|P01308|INS_HUMAN Insulin\nMALWMRLLPLLALLALWGPDPAAAFVNQHLCGSHLVEALYLVCGERGFFYTPKT\n"
+    )
+
+    stack.put_file(protein)
+
+    moved = wait_for(
+        lambda: s3.list_objects_v2(Bucket=stack.data_bucket, Prefix="rejected/").get("Contents"),
+        "the file to be moved to rejected/",
+    )
+    ingest = stack.function_for_handler("ingest_fasta").logical_id
+    wait_for(
+        lambda: any(fid == ingest and r.ok for fid, _, r in stack.runtime.invocations),
+        "ingest_fasta to return",
+    )
+    assert sorted(o["Key"] for o in moved) == [
+        "rejected/insulin_protein.fa",
+        "rejected/insulin_protein.fa.reason.json",
+    ]
+    assert "Contents" not in s3.list_objects_v2(Bucket=stack.data_bucket, Prefix="incoming/")
+    reason = json.loads(
+        s3.get_object(Bucket=stack.data_bucket, Key="rejected/insulin_protein.fa.reason.json")["Body"].read()
+    )
+    assert reason["line"] == 2
+    alert = wait_for(
+        lambda: stack.client("sqs").receive_message(QueueUrl=alerts, WaitTimeSeconds=0).get("Messages"),
+        "the rejection alert",
+        timeout_s=30,
+    )
+    assert "insulin_protein.fa" in alert[0]["Body"]
+    # nothing started: no import job, no training job, and no event waiting to start one
+    assert (
+        stack.client("omics").list_read_set_import_jobs(sequenceStoreId=stack.sequence_store_id)["importJobs"]
+        == []
+    )
+    assert stack.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+    assert stack.runtime.exhausted == []
