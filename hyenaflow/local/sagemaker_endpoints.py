@@ -128,7 +128,13 @@ def start_deployment(
             "PYTHONUNBUFFERED": "1",
         }
     )
-    env.update(container.get("Environment") or {})
+    # The container's /opt/ml/model is the unpacked model dir here (e.g. SAGEMAKER_SUBMIT_DIRECTORY).
+    env.update(
+        {
+            key: value.replace("/opt/ml/model", str(model_dir))
+            for key, value in (container.get("Environment") or {}).items()
+        }
+    )
     log_path = directory / "server.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(

@@ -30,6 +30,8 @@ FAKE_SERVE = textwrap.dedent(
     version = open(os.path.join(args.model_dir, "version.txt")).read().strip()
     if version == "broken":
         sys.exit("cannot load model: version.txt says broken")
+    if not os.path.isfile(os.path.join(os.environ["SAGEMAKER_SUBMIT_DIRECTORY"], "serve.py")):
+        sys.exit("SAGEMAKER_SUBMIT_DIRECTORY does not hold the model's code/")
     with open(os.path.join(args.model_dir, "server.pid"), "w") as out:
         out.write(str(os.getpid()))
 
@@ -88,6 +90,11 @@ def register_model(aws: LocalAws, version: str, instance_type: str = "ml.g5.xlar
         PrimaryContainer={
             "Image": "pytorch-inference",
             "ModelDataUrl": f"s3://model-bucket/{suffix}/model.tar.gz",
+            # As deploy_model sets them for the PyTorch inference container.
+            "Environment": {
+                "SAGEMAKER_PROGRAM": "inference.py",
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+            },
         },
     )
     sagemaker.create_endpoint_config(
