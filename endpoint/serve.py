@@ -130,6 +130,15 @@ class InvocationsRequestHandler(BaseHTTPRequestHandler):
             )
             self._send(status, text)
 
+    def _method_not_allowed(self) -> None:
+        if self._read_body() is not None:
+            self._send(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                {"error": f"{self.command} is not served; use GET /ping or POST /invocations"},
+            )
+
+    do_PUT = do_DELETE = do_PATCH = _method_not_allowed
+
     def _read_body(self) -> bytes | None:
         """The request body (Content-Length or chunked), or None after answering 400.
 

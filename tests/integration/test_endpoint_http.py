@@ -316,6 +316,14 @@ def test_unknown_path_gets_404(server):
     assert "use POST /invocations" in answer["error"]
 
 
+def test_other_methods_get_405(server):
+    request = urllib.request.Request(server.url + "/invocations", data=b"{}", method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 405
+    assert "use GET /ping or POST /invocations" in json.loads(caught.value.read())["error"]
+
+
 def test_no_bad_input_makes_the_server_answer_500(server):
     garbage = [
         b"",
