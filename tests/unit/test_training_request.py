@@ -1,0 +1,124 @@
+"""start_training's pure parts: job names, settings validation, the CreateTrainingJob request."""
+
+from __future__ import annotations
+
+import pytest
+from common.names import SAGEMAKER_NAME_PATTERN, sagemaker_name
+from start_training.metric_definitions import METRIC_DEFINITIONS
+from start_training.settings import TrainingSettings
+from start_training.training import build_training_request
+
+BASE_ENV = {
+    "STATE_TABLE": "state",
+    "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+    "DATA_BUCKET": "data-bucket",
+    "SEQUENCE_STORE_ID": "1234567890",
+    "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sm",
+    "TRAINING_IMAGE_URI": "image:1",
+    "TRAINING_SOURCE_URI": "s3://data-bucket/code/training/sourcedir.tar.gz",
+}
+
+
+def _settings(**overrides: str) -> TrainingSettings:
+    from common.settings import load_settings
+
+    return load_settings(TrainingSettings, {**BASE_ENV, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix"),
+    [
+        ("hyenaflow", "4000000001"),
+        ("hyenaflow", "9" * 36),  # the longest import job id: hashed down to 63 characters
+        ("my_stack", "a/b:c"),
+        ("x" * 31, "y" * 40),
+    ],
+)
+def test_job_names_are_valid_for_sagemaker_and_stable(prefix: str, suffix: str) -> None:
+    name = sagemaker_name(prefix, suffix)
+    assert SAGEMAKER_NAME_PATTERN.match(name) and len(name) <= 63
+    assert sagemaker_name(prefix, suffix) == name  # replays derive the same name
+
+
+def test_long_names_stay_distinct() -> None:
+    assert sagemaker_name("hyenaflow", "9" * 36) != sagemaker_name("hyenaflow", "9" * 35 + "8")
+
+
+def test_request_has_spot_checkpoints_metrics_and_the_training_knobs() -> None:
+    settings = _settings(
+        MAX_STEPS="50", MAX_LENGTH="2048", BATCH_SIZE="4", LEARNING_RATE="0.001", MODEL_SIZE="small"
+    )
+    request = build_training_request(
+        settings,
+        job_name="hyenaflow-4000000001",
+        trigger="4000000001",
+        read_sets_s3_uri="s3://ap-alias/123/sequenceStore/1234567890/",
+        warm_start_model_uri="s3://data-bucket/models/hyenaflow-1/output/model.tar.gz",
+        region="us-east-1",
+    )
+
+    assert request["EnableManagedSpotTraining"] is True
+    assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400, "MaxWaitTimeInSeconds": 172800}
+    assert request["CheckpointConfig"]["S3Uri"] == "s3://data-bucket/checkpoints/hyenaflow-4000000001/"
+    assert (
+        request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+        == "s3://ap-alias/123/sequenceStore/1234567890/"
+    )
+    assert request["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
+    assert request["HyperParameters"] == {
+        "sagemaker_program": "train.py",
+        "sagemaker_submit_directory": "s3://data-bucket/code/training/sourcedir.tar.gz",
+        "sagemaker_region": "us-east-1",
+        "max_steps": "50",
+        "max_length": "2048",
+        "batch_size": "4",
+        "learning_rate": "0.001",
+        "model_size": "small",
+        "init_from": "s3://data-bucket/models/hyenaflow-1/output/model.tar.gz",
+    }
+    assert all(isinstance(v, str) for v in request["HyperParameters"].values())  # SageMaker's rule
+
+
+def test_on_demand_distributed_request_has_no_spot_wait_and_enables_torch_distributed() -> None:
+    settings = _settings(USE_SPOT="false", TRAINING_DISTRIBUTED="true", TRAINING_INSTANCE_COUNT="2")
+    request = build_training_request(
+        settings,
+        job_name="j",
+        trigger="t",
+        read_sets_s3_uri="s3://x/",
+        warm_start_model_uri=None,
+        region=None,
+    )
+    assert request["EnableManagedSpotTraining"] is False
+    assert "MaxWaitTimeInSeconds" not in request["StoppingCondition"]
+    assert request["HyperParameters"]["sagemaker_torch_distributed_enabled"] == "true"
+    assert request["ResourceConfig"]["InstanceCount"] == 2
+    assert "init_from" not in request["HyperParameters"]
+
+
+def test_extra_hyperparameters_come_from_json() -> None:
+    settings = _settings(TRAINING_EXTRA_HYPERPARAMETERS='{"eval_interval": 200, "precision": "bf16"}')
+    assert settings.training_extra_hyperparameters == {"eval_interval": "200", "precision": "bf16"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "complaint"),
+    [
+        ({"SEQUENCE_STORE_ID": "abc"}, "SEQUENCE_STORE_ID"),
+        ({"TRAINING_SOURCE_URI": "/local/path"}, "TRAINING_SOURCE_URI"),
+        ({"MAX_RUNTIME_SECONDS": "3600", "MAX_WAIT_SECONDS": "600"}, "MAX_WAIT_SECONDS must be >="),
+        ({"MODEL_SIZE": "huge"}, "MODEL_SIZE"),
+    ],
+)
+def test_bad_configuration_fails_at_cold_start_naming_the_variable(overrides: dict, complaint: str) -> None:
+    with pytest.raises(RuntimeError, match=complaint):
+        _settings(**overrides)
+
+
+def test_missing_variable_is_named() -> None:
+    from common.settings import load_settings
+
+    env = dict(BASE_ENV)
+    del env["SAGEMAKER_ROLE_ARN"]
+    with pytest.raises(RuntimeError, match="SAGEMAKER_ROLE_ARN"):
+        load_settings(TrainingSettings, env)
