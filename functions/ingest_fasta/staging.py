@@ -16,12 +16,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import zlib
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import ClientError
+
+logger = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 BLOCK_BYTES = 4 * MIB  # FASTQ bytes per gzip member
@@ -109,10 +114,13 @@ class StagedFastqUpload:
         self._compressors.shutdown(wait=True, cancel_futures=True)
         self._uploaders.shutdown(wait=True, cancel_futures=True)
         for obj in self._objects:
-            if obj.upload_id:
-                self._s3.abort_multipart_upload(Bucket=self.bucket, Key=obj.key, UploadId=obj.upload_id)
-            else:
-                self._s3.delete_object(Bucket=self.bucket, Key=obj.key)
+            try:
+                if obj.upload_id:
+                    self._s3.abort_multipart_upload(Bucket=self.bucket, Key=obj.key, UploadId=obj.upload_id)
+                else:
+                    self._s3.delete_object(Bucket=self.bucket, Key=obj.key)
+            except ClientError as err:  # cleanup must not hide the rejection; log and go on
+                logger.warning("could not remove staged s3://%s/%s: %s", self.bucket, obj.key, err)
 
     # -- internals -----------------------------------------------------------------------
 

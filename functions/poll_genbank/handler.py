@@ -10,12 +10,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.aws_clients import client
 from common.notify import send_alert
 
 from poll_genbank.eutils import EutilsClient, EutilsError
+from poll_genbank.models import PollTrigger
 from poll_genbank.poller import GenbankState, PollConfig, poll_genbank
 from poll_genbank.settings import load_poll_settings
 
@@ -47,8 +47,8 @@ def _ssm() -> SSMProvider:
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=EventBridgeModel)
-def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=PollTrigger)
+def lambda_handler(event: PollTrigger, context: LambdaContext) -> dict[str, Any]:
     eutils = EutilsClient(
         settings.eutils_base_url, tool=settings.ncbi_tool, email=settings.ncbi_email, api_key=_api_key()
     )

@@ -283,3 +283,19 @@ def test_ncbi_refusing_the_request_alerts_the_operator_and_fails_the_invocation(
 
     [alert] = stack.alerts()
     assert alert["subject"] == "hyenaflow: GenBank poll failed" and alert["details"]["query"] == QUERY
+
+
+def test_eventbridge_scheduler_payloads_without_the_scheduled_event_envelope_are_accepted(
+    stack, eutils, poll_env
+):
+    clear_genbank(stack)
+    today = datetime.now(UTC).date()
+    eutils.fake.records = [genbank_record("2001", "OQ100001.1", today)]
+    handler = fresh_lambda_module("poll_genbank.handler")
+    context = LambdaContext("hyenaflow-poll-genbank")
+
+    with_time = handler.lambda_handler({"time": "2026-11-12T06:00:00Z"}, context)  # Scheduler Input template
+    empty = handler.lambda_handler({}, context)  # Scheduler with no Input: the poll uses the current time
+
+    assert with_time["window_end"].startswith("2026-11-12T06:00:00")
+    assert empty["window_end"].startswith(today.isoformat()) and empty["written"] == 1
