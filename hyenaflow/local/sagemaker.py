@@ -123,6 +123,8 @@ class SageMakerGapFill:
         self._lock = threading.RLock()
         self._threads: list[threading.Thread] = []
         self._closing = threading.Event()
+        self._session = boto3.session.Session()
+        self._clients: dict[tuple[str, str], Any] = {}
         self._operations: dict[str, Callable[..., Any]] = {
             "CreateTrainingJob": self._create_training_job,
             "StopTrainingJob": self._stop_training_job,
@@ -150,14 +152,20 @@ class SageMakerGapFill:
     # --- helpers --------------------------------------------------------------------------------
 
     def _client(self, service: str, region: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"mode": "standard", "max_attempts": 3}),
-        )
+        """One client per (service, region), made under the lock: creating clients is not
+        thread-safe in boto3, using one is; and loading the SageMaker model takes a second."""
+        with self._lock:
+            key = (service, region)
+            if key not in self._clients:
+                self._clients[key] = self._session.client(
+                    service,
+                    endpoint_url=self.endpoint_url,
+                    region_name=region,
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                    config=Config(retries={"mode": "standard", "max_attempts": 3}),
+                )
+            return self._clients[key]
 
     def _aws_env(self, region: str) -> dict[str, str]:
         return {
@@ -192,13 +200,17 @@ class SageMakerGapFill:
 
         def create(environ: dict[str, Any], start_response: Any, account: str, region: str) -> Any:
             name = json.loads(read_body(environ) or b"{}").get(name_field, "")
-            existing = getattr(self._backend(account, region), registry).get(name)
-            if existing is not None:
-                arn = existing.arn[0] if isinstance(existing.arn, tuple) else existing.arn
-                return json_error(
-                    start_response, "ValidationException", f'Cannot create already existing {what} "{arn}".'
-                )
-            return self.downstream(environ, start_response)
+            with self._lock:  # check and create as one step: concurrent replays race otherwise
+                existing = getattr(self._backend(account, region), registry).get(name)
+                if existing is not None:
+                    arn = existing.arn[0] if isinstance(existing.arn, tuple) else existing.arn
+                    return json_error(
+                        start_response,
+                        "ValidationException",
+                        f'Cannot create already existing {what} "{arn}".',
+                    )
+                status, headers, body = call_app(self.downstream, environ)
+            return self._forward(start_response, status, headers, body)
 
         return create
 
@@ -208,6 +220,24 @@ class SageMakerGapFill:
         self, environ: dict[str, Any], start_response: Any, account: str, region: str
     ) -> Any:
         request = json.loads(read_body(environ) or b"{}")
+        with self._lock:  # check and create as one step: concurrent replays race otherwise
+            outcome = self._register_training_job(environ, start_response, account, region, request)
+        if not isinstance(outcome, TrainingRun):
+            return outcome  # refused: the error response
+        # Outside the lock: event listeners may call back into this server.
+        self._put_training_event(account, region, outcome.name)
+        outcome.start()
+        return respond(
+            start_response,
+            200,
+            json.dumps({"TrainingJobArn": outcome.arn}).encode(),
+            {"Content-Type": "application/x-amz-json-1.1"},
+        )
+
+    def _register_training_job(
+        self, environ: dict[str, Any], start_response: Any, account: str, region: str, request: dict[str, Any]
+    ) -> TrainingRun | Any:
+        """Validate, let moto record the job, put it InProgress; a TrainingRun, or an error response."""
         name = request.get("TrainingJobName", "")
         backend = self._backend(account, region)
         if name in backend.training_jobs:
@@ -242,7 +272,8 @@ class SageMakerGapFill:
         ]
         run = TrainingRun(
             name=name,
-            request=request | {"_arn": job.arn},
+            arn=job.arn,
+            request=request,
             job_dir=self.workdir / "training" / name,
             s3=self._client("s3", region),
             aws_env=self._aws_env(region),
@@ -250,11 +281,8 @@ class SageMakerGapFill:
             on_status=lambda run, *change: self._training_status(account, region, run, *change),
             log_callback=self.log_callback,
         )
-        with self._lock:
-            self.runs[(account, region, name)] = run
-        self._put_training_event(account, region, name)
-        run.start()
-        return self._forward(start_response, status, headers, body)
+        self.runs[(account, region, name)] = run
+        return run
 
     def _training_status(
         self, account: str, region: str, run: TrainingRun, status: str, secondary: str, reason: str | None
@@ -308,13 +336,14 @@ class SageMakerGapFill:
         request = json.loads(read_body(environ) or b"{}")
         name, config_name = request.get("EndpointName", ""), request.get("EndpointConfigName", "")
         backend = self._backend(account, region)
-        if name in backend.endpoints:
-            return json_error(
-                start_response,
-                "ValidationException",
-                f'Cannot create already existing endpoint "{backend.endpoints[name].arn}".',
-            )
-        status, headers, body = call_app(self.downstream, environ)
+        with self._lock:  # check and create as one step: concurrent replays race otherwise
+            if name in backend.endpoints:
+                return json_error(
+                    start_response,
+                    "ValidationException",
+                    f'Cannot create already existing endpoint "{backend.endpoints[name].arn}".',
+                )
+            status, headers, body = call_app(self.downstream, environ)
         if status != 200:
             return self._forward(start_response, status, headers, body)
         endpoint = backend.endpoints[name]

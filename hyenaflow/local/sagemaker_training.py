@@ -95,6 +95,7 @@ class TrainingRun:
     """One local training job: a thread that downloads, runs the script, uploads."""
 
     name: str
+    arn: str
     request: dict[str, Any]
     job_dir: Path
     s3: Any  # boto3 S3 client for the local endpoint
@@ -237,7 +238,7 @@ class TrainingRun:
         env.update(
             {
                 "TRAINING_JOB_NAME": self.name,
-                "TRAINING_JOB_ARN": self.request.get("_arn", ""),
+                "TRAINING_JOB_ARN": self.arn,
                 "SM_MODEL_DIR": str(self.job_dir / "model"),
                 "SM_OUTPUT_DIR": str(self.job_dir / "output"),
                 "SM_OUTPUT_DATA_DIR": str(self.job_dir / "output/data"),

@@ -8,6 +8,7 @@ import tarfile
 import textwrap
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -220,6 +221,26 @@ def test_duplicate_training_job_name_is_refused(aws: LocalAws, bucket: str) -> N
 
     assert error.value.response["Error"]["Code"] == "ResourceInUse"
     wait_ended(aws, name)
+
+
+def test_concurrent_creates_of_one_name_start_exactly_one_job(aws: LocalAws, bucket: str) -> None:
+    """Replayed events can reach two Lambda instances at once; AWS starts one job, refuses the rest."""
+    name = unique("replayed")
+    clients = [aws.client("sagemaker") for _ in range(4)]
+
+    def create(client: Any) -> str:
+        try:
+            client.create_training_job(TrainingJobName=name, **job_request(bucket, steps="1"))
+            return "created"
+        except ClientError as error:
+            return error.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = sorted(pool.map(create, clients))
+
+    assert outcomes == ["ResourceInUse", "ResourceInUse", "ResourceInUse", "created"]
+    assert wait_ended(aws, name)["TrainingJobStatus"] == "Completed"
+    assert job_events(aws, name) == ["InProgress", "Completed"]
 
 
 def test_stop_training_job_kills_the_script_and_ends_stopped(aws: LocalAws, bucket: str) -> None:
