@@ -640,9 +640,10 @@ omics_backends = BackendDict(OmicsBackend, "omics")
 # --- module state: events sink and background threads ------------------------------------------
 
 
+@dataclass
 class _State:
     events: EventBus | None = None
-    threads: list[threading.Thread] = []
+    threads: list[threading.Thread] = field(default_factory=list)
 
 
 _state = _State()
@@ -681,6 +682,7 @@ def shutdown(timeout_s: float = 10.0) -> None:
     for thread in _state.threads:
         thread.join(timeout_s)
     _state.threads.clear()
+    _state.events = None
 
 
 def archive_read_sets(
