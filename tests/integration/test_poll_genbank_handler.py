@@ -185,7 +185,7 @@ def test_api_key_from_ssm_is_sent_and_allows_ten_requests_per_second(stack, euti
 
     assert {r.params.get("api_key") for r in eutils.fake.requests} == {"0123456789abcdef"}
     starts = [r.at for r in eutils.fake.requests]
-    assert starts[-1] - starts[0] < 1.0  # 5 requests well under the 3/s pace (which needs >= 1.33 s)
+    assert starts[-1] - starts[0] < 1.25  # at 3/s these 5 requests would need >= 1.33 s
 
 
 def test_cap_per_run_leaves_the_window_open_for_the_next_run(stack, eutils, poll_env, monkeypatch):
