@@ -285,6 +285,16 @@ class PipelineState:
             item["previous"] = previous
         self._ddb.put_item(TableName=self._table, Item=_to_item(item))
 
+    def restore_previous_serving_model(self, *, expected_model: str) -> bool:
+        """The endpoint went back to the previous model (blue/green rollback): say so here too."""
+        current = self.serving_model()
+        if not current or current.get("model_name") != expected_model or not current.get("previous"):
+            return False
+        item = {**_SERVING_KEY, **current["previous"], "updated_at": int(time.time())}
+        item["rolled_back_from"] = expected_model
+        self._ddb.put_item(TableName=self._table, Item=_to_item(item))
+        return True
+
     def _update_slot(self, update: str, condition: str, values: dict[str, Any]) -> bool:
         names = {
             k: v for k, v in {"#state": "state", "#trigger": "trigger"}.items() if k in update + condition

@@ -220,3 +220,38 @@ def deploy(deps: DeployDeps, job: dict[str, Any], decision: GateDecision) -> str
         "model deployed", extra={"endpoint": settings.endpoint_name, "action": action, "model": model_name}
     )
     return action
+
+
+def sync_serving_with_endpoint(deps: DeployDeps) -> dict[str, Any] | None:
+    """Reconciler step: a blue/green update that rolled back leaves the previous config serving.
+
+    The state must follow, or the quality gate and warm starts would use a model nobody serves.
+    """
+    serving = deps.state.serving_model()
+    if not serving:
+        return None
+    endpoint = describe_endpoint(deps.sagemaker, deps.settings.endpoint_name)
+    if endpoint is None or endpoint["EndpointStatus"] != "InService":
+        return None
+    actual = endpoint["EndpointConfigName"]
+    if actual == serving.get("endpoint_config_name"):
+        return None
+    previous = serving.get("previous") or {}
+    if previous.get("endpoint_config_name") != actual:
+        logger.warning(
+            "endpoint serves a config the pipeline did not deploy last; state left as is",
+            extra={"endpoint_config": actual, "expected": serving.get("endpoint_config_name")},
+        )
+        return {"outcome": "unexpected-endpoint-config", "endpoint_config": actual}
+    if not deps.state.restore_previous_serving_model(expected_model=serving["model_name"]):
+        return None
+    deps.alert(
+        f"hyenaflow: deployment of {serving['model_name']} rolled back",
+        {
+            "endpoint": deps.settings.endpoint_name,
+            "rolledBackModel": serving["model_name"],
+            "servingAgain": previous.get("model_name"),
+            "whatNext": "see the endpoint's rollback alarms (5xx / model latency) and its CloudWatch logs",
+        },
+    )
+    return {"outcome": "rolled-back", "model": serving["model_name"], "serving": previous.get("model_name")}

@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from common.pipeline_state import IMPORT_JOB, TRAINING_JOB
-from deploy_model.deployment import DeployDeps, handle_training_job_end
+from deploy_model.deployment import DeployDeps, handle_training_job_end, sync_serving_with_endpoint
 from start_training.training import (
     IMPORT_FAILED,
     IMPORT_SUCCEEDED,
@@ -105,6 +105,7 @@ def reconcile(deps: DeployDeps, settings: ReconcileSettings, now: datetime | Non
         lambda: ensure_running_job(deps.training, grace_seconds=settings.running_grace_seconds),
     )
     attempt("follow-up", lambda: start_pending_follow_up(deps.training))
+    attempt("endpoint", lambda: sync_serving_with_endpoint(deps))
 
     summary = {"handled": handled, "failures": failures, "slot": deps.state.slot().state}
     logger.info("reconciled", extra=summary)

@@ -102,3 +102,29 @@ def test_failed_activation_alerts_once_and_is_retried_until_training_starts(pipe
     assert len(pipeline.omics.activation_jobs) == 2  # a new job, not the failed one again
     assert {h["item"]: h["outcome"] for h in started["handled"]}["activation"] == "started"
     assert pipeline.training_jobs() == ["hyenaflow-4000000001"]
+
+
+def test_rolled_back_deployment_is_noticed_and_the_previous_model_serves_again(pipeline: Pipeline) -> None:
+    from tests.integration.test_start_training_harness import ENDPOINT, _sagemaker_backend
+
+    for import_job, perplexity in (("4000000001", 3.6), ("4000000002", 3.4)):
+        pipeline.omics.add_import_job(import_job, "COMPLETED")
+        job = pipeline.start_training(pipeline.import_event(import_job))["training_job"]
+        pipeline.end_job(job, "Completed", perplexity)
+        pipeline.deploy_model(pipeline.training_event(job))
+    pipeline.stack.alerts()
+    # The alarms fired during the bake: SageMaker rolled the endpoint back to the first config.
+    _sagemaker_backend().endpoints[ENDPOINT].endpoint_config_name = "hyenaflow-4000000001"
+
+    summary = pipeline.reconcile()
+    pipeline.reconcile()
+
+    assert {h["item"]: h["outcome"] for h in summary["handled"]} == {"endpoint": "rolled-back"}
+    (alert,) = pipeline.stack.alerts()
+    assert "hyenaflow-4000000002 rolled back" in alert["subject"]
+    # The next job is gated against, and warm-starts from, what really serves.
+    pipeline.omics.add_import_job("4000000003", "COMPLETED")
+    job = pipeline.start_training(pipeline.import_event("4000000003"))["training_job"]
+    assert pipeline.describe_job(job)["HyperParameters"]["init_from"].endswith(
+        "hyenaflow-4000000001/output/model.tar.gz"
+    )

@@ -76,7 +76,12 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(reconciler, "handle_training_job_end", on_training)
     monkeypatch.setattr(reconciler, "handle_import_status", on_import)
-    for step in ("continue_activation", "ensure_running_job", "start_pending_follow_up"):
+    for step in (
+        "continue_activation",
+        "ensure_running_job",
+        "start_pending_follow_up",
+        "sync_serving_with_endpoint",
+    ):
         monkeypatch.setattr(reconciler, step, lambda *a, **k: None)
     return seen
 
