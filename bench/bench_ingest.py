@@ -212,7 +212,9 @@ def main() -> None:
     parser.add_argument(
         "--moto", action="store_true", help="through a moto S3 server instead of a local sink"
     )
-    parser.add_argument("--components", action="store_true", help="CPU cost of parsing and of gzip, separately")
+    parser.add_argument(
+        "--components", action="store_true", help="CPU cost of parsing and of gzip, separately"
+    )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
