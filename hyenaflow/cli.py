@@ -122,8 +122,7 @@ def _cmd_local_up(args: argparse.Namespace) -> int:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with LocalStack(config) as stack:
-        state_file = stack.workdir / STACK_STATE_FILE
-        state_file.write_text(json.dumps(_stack_state(stack), indent=2))
+        state_file = write_stack_state(stack)
         print(f"hyenaflow local stack up at {stack.endpoint_url} (Ctrl-C stops it)")
         print("\n# point the AWS CLI / boto3 / hyenaflow invoke at it:")
         for name, value in stack.env().items():
@@ -158,9 +157,9 @@ def _print_invocation(function: Any, event: Any, result: Any) -> None:
     print(f"[lambda] {function.logical_id} {status} ({result.duration_ms:.0f} ms)", flush=True)
 
 
-def _stack_state(stack: Any) -> dict[str, Any]:
-    """What `fire-schedule` (another process) needs to reach the running stack."""
-    return {
+def write_stack_state(stack: Any) -> Path:
+    """Write <workdir>/stack.json: what `fire-schedule` (another process) needs to reach the stack."""
+    state = {
         "endpoint_url": stack.endpoint_url,
         "region": stack.config.region,
         "functions": {f.logical_id: f.name for f in stack.functions.values()},
@@ -177,6 +176,9 @@ def _stack_state(stack: Any) -> dict[str, Any]:
             if r.schedule
         ],
     }
+    path = stack.workdir / STACK_STATE_FILE
+    path.write_text(json.dumps(state, indent=2))
+    return path
 
 
 def _cmd_fire_schedule(args: argparse.Namespace) -> int:
@@ -230,6 +232,7 @@ def _cmd_fire_schedule(args: argparse.Namespace) -> int:
 
 def _cmd_invoke(args: argparse.Namespace) -> int:
     import boto3
+    from botocore.exceptions import ClientError
 
     from hyenaflow.client import EndpointError, invoke
 
@@ -250,6 +253,9 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     try:
         answer = invoke(payload, endpoint_name=args.endpoint_name, runtime_client=runtime)
     except EndpointError as error:
+        print(f"{args.endpoint_name}: {error}", file=sys.stderr)
+        return 1
+    except ClientError as error:
         print(f"{args.endpoint_name}: {error}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2))

@@ -1,0 +1,166 @@
+"""The `hyenaflow` command line against the local stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from hyenaflow.cli import main, write_stack_state
+from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig
+
+TINY_MODEL = REPO_ROOT / "tests" / "fixtures" / "hyenadna" / "tiny_reference"
+
+
+def wait_for(condition, what: str, timeout_s: float = 120.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def test_package_training_code_writes_a_bundle_with_the_entry_point(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bundle" / "sourcedir.tar.gz"
+
+    assert main(["package-training-code", "--out", str(out)]) == 0
+
+    with tarfile.open(out) as bundle:
+        names = bundle.getnames()
+    assert "train.py" in names and "endpoint/inference.py" in names
+    assert str(out) in capsys.readouterr().out
+
+
+def test_fire_schedule_reaches_the_running_stack(tmp_path: Path, capsys) -> None:
+    config = StackConfig(workdir=tmp_path / "local", deliver=False, upload_training_code=False)
+    with LocalStack(config) as stack:
+        write_stack_state(stack)
+
+        assert main(["fire-schedule", "ReconcileFunction", "--workdir", str(stack.workdir)]) == 0
+
+        sqs = stack.client("sqs")
+        (message,) = sqs.receive_message(QueueUrl=stack.router.queue_urls["ReconcileFunction"])["Messages"]
+        event = json.loads(message["Body"])
+        assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
+        assert main(["fire-schedule", "IngestFastaFunction", "--workdir", str(stack.workdir)]) == 2
+        assert "no schedule" in capsys.readouterr().err
+
+
+def test_fire_schedule_without_a_running_stack_says_how_to_start_one(tmp_path: Path, capsys) -> None:
+    assert main(["fire-schedule", "ReconcileFunction", "--workdir", str(tmp_path)]) == 2
+    assert "hyenaflow local up" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_invoke_scores_dna_on_a_local_endpoint(tmp_path: Path, capsys, monkeypatch) -> None:
+    config = StackConfig(workdir=tmp_path / "local", deliver=False, upload_training_code=False)
+    with LocalStack(config) as stack:
+        # Given an endpoint serving the tiny reference model
+        archive = tmp_path / "model.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            for path in TINY_MODEL.iterdir():
+                tar.add(path, arcname=path.name)
+        stack.client("s3").upload_file(str(archive), stack.data_bucket, "models/cli/model.tar.gz")
+        sagemaker = stack.client("sagemaker")
+        sagemaker.create_model(
+            ModelName="hyenaflow-cli",
+            ExecutionRoleArn=stack.resources["SageMakerExecutionRole"].attributes["Arn"],
+            PrimaryContainer={
+                "Image": "local",
+                "ModelDataUrl": f"s3://{stack.data_bucket}/models/cli/model.tar.gz",
+            },
+        )
+        sagemaker.create_endpoint_config(
+            EndpointConfigName="hyenaflow-cli",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "hyenaflow-cli",
+                    "InstanceType": "ml.m5.xlarge",
+                    "InitialInstanceCount": 1,
+                }
+            ],
+        )
+        sagemaker.create_endpoint(EndpointName="hyenaflow-cli", EndpointConfigName="hyenaflow-cli")
+        status = wait_for(
+            lambda: (
+                sagemaker.describe_endpoint(EndpointName="hyenaflow-cli")["EndpointStatus"]
+                in ("InService", "Failed")
+                and sagemaker.describe_endpoint(EndpointName="hyenaflow-cli")["EndpointStatus"]
+            ),
+            "the endpoint",
+        )
+        assert status == "InService"
+        for name, value in stack.env().items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+
+        # When the CLI asks it to score a sequence
+        code = main(
+            ["invoke", "--endpoint-name", "hyenaflow-cli", "--task", "score", "--sequence", "ACGTACGTTTGA"]
+            + ["--endpoint-url", stack.endpoint_url]
+        )
+
+        # Then it prints the endpoint's JSON answer
+        assert code == 0
+        answer = json.loads(capsys.readouterr().out)
+        assert answer["results"][0]["length"] == 12
+        # and a request the endpoint rejects comes back as a message, exit code 1
+        assert (
+            main(["invoke", "--endpoint-name", "hyenaflow-cli", "--task", "score", "--sequence", "HELLO"])
+            == 1
+        )
+        assert "hyenaflow-cli: endpoint answered 400" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_local_up_serves_until_terminated_and_fires_schedules(tmp_path: Path) -> None:
+    workdir = tmp_path / "local"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hyenaflow.cli", "local", "up", "--port", "0", "--workdir", str(workdir)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        state = wait_for(lambda: (workdir / "stack.json").exists(), "stack.json", timeout_s=60)
+        state = json.loads((workdir / "stack.json").read_text())
+        fired = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hyenaflow.cli",
+                "fire-schedule",
+                "ReconcileFunction",
+                "--workdir",
+                str(workdir),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert fired.returncode == 0, fired.stderr
+        reconcile_log = workdir / "logs" / "lambda" / "ReconcileFunction.log"
+        wait_for(
+            lambda: reconcile_log.exists() and "REPORT RequestId" in reconcile_log.read_text(), "reconcile"
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert f"export AWS_ENDPOINT_URL={state['endpoint_url']}" in output
+    assert "[lambda] ReconcileFunction ok" in output
+    assert not (workdir / "stack.json").exists()
