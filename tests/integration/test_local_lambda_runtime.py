@@ -73,11 +73,29 @@ Resources:
           Type: Schedule
           Properties:
             Schedule: rate(1 day)
+  OtherProbeFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: probe.handler.lambda_handler
+      Environment:
+        Variables:
+          PROBE_OUT: "@PROBE_OUT@"
+          STAGE_NAME: other
+      Events:
+        Probe:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              source: [hyenaflow.test]
+              detail-type: [OtherProbe]
 """
 
 PROBE_HANDLER = """\
 import json
 import os
+
+# Read once per container, as the project's settings objects are.
+STAGE_AT_IMPORT = os.environ["STAGE_NAME"]
 
 
 def lambda_handler(event, context):
@@ -89,6 +107,7 @@ def lambda_handler(event, context):
         "state_table": os.environ["STATE_TABLE"],
         "alert_topic_arn": os.environ["ALERT_TOPIC_ARN"],
         "stage_name": os.environ["STAGE_NAME"],
+        "stage_at_import": STAGE_AT_IMPORT,
         "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
     }
     with open(os.environ["PROBE_OUT"], "a") as out:
@@ -197,3 +216,27 @@ def test_event_outside_the_rule_pattern_invokes_nothing(probe_stack) -> None:
 
     records = _wait_for(lambda: _records(probe_out), what="the matching event")
     assert [r["event"]["detail"] for r in records] == [{"n": 3}]
+
+
+def test_functions_sharing_code_keep_their_own_module_state(probe_stack) -> None:
+    # Given two functions whose handler module caches an environment variable at import
+    stack, probe_out = probe_stack
+    _put_probe(stack, {"n": 1})
+    _wait_for(lambda: len(_records(probe_out)) == 1, what="first function")
+
+    # When the second function runs the same code after the first one imported it
+    stack.client("events").put_events(
+        Entries=[{"Source": "hyenaflow.test", "DetailType": "OtherProbe", "Detail": json.dumps({"n": 2})}]
+    )
+    _wait_for(lambda: len(_records(probe_out)) == 2, what="second function")
+    _put_probe(stack, {"n": 3})
+    records = _wait_for(
+        lambda: len(_records(probe_out)) == 3 and _records(probe_out), what="first function again"
+    )
+
+    # Then each sees its own import-time value, as in separate Lambda containers
+    assert [(r["function_name"], r["stage_at_import"]) for r in records] == [
+        ("hyenaflow-local-ProbeFunction", "local-test-us-east-1"),
+        ("hyenaflow-local-OtherProbeFunction", "other"),
+        ("hyenaflow-local-ProbeFunction", "local-test-us-east-1"),
+    ]
