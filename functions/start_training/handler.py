@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from common.idempotency import idempotency_config, persistence_layer
 
 from start_training.models import ImportJobStatus, OmicsImportJobEvent
+from start_training.settings import training_settings
 from start_training.training import handle_import_status
 from start_training.wiring import training_deps
 
@@ -32,8 +33,7 @@ def handle_import(job: ImportJobStatus) -> dict[str, Any]:
 @event_parser(model=OmicsImportJobEvent)
 def lambda_handler(event: OmicsImportJobEvent, context: LambdaContext) -> dict[str, Any]:
     IDEMPOTENCY.register_lambda_context(context)
-    deps_store = training_deps().settings.sequence_store_id
-    if event.detail.sequenceStoreId != deps_store:
+    if event.detail.sequenceStoreId != training_settings().sequence_store_id:
         logger.warning(
             "event for another sequence store ignored", extra={"store": event.detail.sequenceStoreId}
         )
