@@ -110,6 +110,8 @@ def ingest_uploaded_fasta(
     except BaseException:
         staged.abort()
         raise
+    finally:
+        body["Body"].close()  # a rejected file may be half read: give the connection back
 
     job = start_read_set_import(obj, stem, summary, staged_keys, settings=settings, omics=omics)
     return {
