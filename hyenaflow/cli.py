@@ -2,7 +2,7 @@
 
     hyenaflow demo [--train-steps N] [--no-second-file]   the whole flow on the local stack
     hyenaflow local up [--port 4566]                      run the local stack until Ctrl-C
-    hyenaflow fire-schedule PollGenbankFunction           fire a template schedule on `local up`
+    hyenaflow fire-schedule ReconcileFunction             fire a template schedule on `local up`
     hyenaflow invoke --endpoint-name hyenaflow --task score --sequence ACGT... [--endpoint-url URL]
     hyenaflow upload-training-code [--bucket B | --stack-name S]   after `sam deploy`
     hyenaflow package-training-code --out sourcedir.tar.gz
@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-DEFAULT_WORKDIR = Path(".hyenaflow-local")
+DEFAULT_WORKDIR = Path(".hyenaflow")  # git-ignored
 STACK_STATE_FILE = "stack.json"
 
 
@@ -57,8 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     up = local.add_parser("up", help="run the local stack in the foreground (Ctrl-C stops it)")
     up.add_argument("--port", type=int, default=4566)
     up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    up.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR / "local")
     up.add_argument("--train-steps", type=int, default=None)
+    up.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="FUNCTION=SECONDS",
+        help="fire FUNCTION's template schedule every SECONDS (a shortened clock; default: on request only)",
+    )
     up.add_argument("--template", type=Path, default=None, help="template.yaml (default: the repository's)")
     up.set_defaults(run=_cmd_local_up)
 
@@ -66,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         "fire-schedule", help="fire a function's template schedule on a running `local up`"
     )
     fire.add_argument("name", help="function logical id (PollGenbankFunction) or local function name")
-    fire.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    fire.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR / "local")
     fire.set_defaults(run=_cmd_fire_schedule)
 
     invoke = commands.add_parser("invoke", help="send a request to an endpoint (AWS or the local stack)")
@@ -111,6 +118,10 @@ def _cmd_local_up(args: argparse.Namespace) -> int:
     from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig, local_environment_overrides
 
     extra = {"MAX_STEPS": str(args.train_steps)} if args.train_steps else {}
+    schedule_every_s = {}
+    for item in args.schedule:
+        name, _, seconds = item.partition("=")
+        schedule_every_s[name] = float(seconds)
     config = StackConfig(
         workdir=args.workdir,
         template_path=args.template or REPO_ROOT / "template.yaml",
@@ -118,6 +129,7 @@ def _cmd_local_up(args: argparse.Namespace) -> int:
         port=args.port,
         environment_overrides=local_environment_overrides(extra),
         on_invocation=_print_invocation,
+        schedule_every_s=schedule_every_s,
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

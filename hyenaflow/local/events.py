@@ -26,6 +26,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -559,3 +561,32 @@ def install_s3_eventbridge_hook() -> Callable[[], None]:
         notifications._send_event_bridge_message = original
 
     return undo
+
+
+class ScheduleClock:
+    """Fires chosen functions' schedules every few seconds: the template's clock, shortened."""
+
+    def __init__(self, router: EventRouter, every_s: Mapping[str, float], region: str) -> None:
+        self.router = router
+        self.every_s = dict(every_s)
+        self.region = region
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hyenaflow-schedule-clock", daemon=True)
+
+    def start(self) -> None:
+        if self.every_s:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        due = {function_id: time.monotonic() + period for function_id, period in self.every_s.items()}
+        while not self._stop.wait(min(0.5, *self.every_s.values())):
+            now = time.monotonic()
+            for function_id, when in due.items():
+                if now >= when:
+                    self.router.fire_schedule(function_id, self.region)
+                    due[function_id] = now + self.every_s[function_id]

@@ -32,6 +32,7 @@ from hyenaflow.local.events import (
     EventRouter,
     IntrinsicResolver,
     LocalResource,
+    ScheduleClock,
     install_s3_eventbridge_hook,
     load_template,
     resource_enabled,
@@ -80,6 +81,8 @@ class StackConfig:
     on_invocation: Callable[[LambdaFunction, Any, InvocationResult], None] | None = None
     # False: events stay in the functions' invoke queues (tests of the routing alone).
     deliver: bool = True
+    # Function (logical id or name) -> seconds: fire its template schedule on this shortened clock.
+    schedule_every_s: dict[str, float] = field(default_factory=dict)
 
 
 def local_environment_overrides(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -106,6 +109,7 @@ class LocalStack:
         self.runtime: LambdaRuntime | None = None
         self.functions: dict[str, LambdaFunction] = {}
         self._loop: DeliveryLoop | None = None
+        self._clock: ScheduleClock | None = None
         self._undo_s3_hook: Callable[[], None] | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -162,12 +166,21 @@ class LocalStack:
             if self.config.deliver:
                 self._loop = DeliveryLoop(self.runtime)
                 self._loop.start()
+            if self.config.schedule_every_s:
+                every_s = {
+                    self.function(name).logical_id: s for name, s in self.config.schedule_every_s.items()
+                }
+                self._clock = ScheduleClock(self.router, every_s, self.config.region)
+                self._clock.start()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        if self._clock is not None:
+            self._clock.stop()
+            self._clock = None
         if self._loop is not None:
             self._loop.stop()
             self._loop = None

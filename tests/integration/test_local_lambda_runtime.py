@@ -119,13 +119,19 @@ def lambda_handler(event, context):
 """
 
 
+def _write_probe_project(root: Path) -> Path:
+    """template.yaml + functions/probe/handler.py under `root`; returns the probe's output file."""
+    (root / "functions" / "probe").mkdir(parents=True)
+    (root / "functions" / "probe" / "__init__.py").write_text("")
+    (root / "functions" / "probe" / "handler.py").write_text(PROBE_HANDLER)
+    probe_out = root / "probe.jsonl"
+    (root / "template.yaml").write_text(PROBE_TEMPLATE.replace("@PROBE_OUT@", str(probe_out)))
+    return probe_out
+
+
 @pytest.fixture
 def probe_stack(tmp_path: Path):
-    (tmp_path / "functions" / "probe").mkdir(parents=True)
-    (tmp_path / "functions" / "probe" / "__init__.py").write_text("")
-    (tmp_path / "functions" / "probe" / "handler.py").write_text(PROBE_HANDLER)
-    probe_out = tmp_path / "probe.jsonl"
-    (tmp_path / "template.yaml").write_text(PROBE_TEMPLATE.replace("@PROBE_OUT@", str(probe_out)))
+    probe_out = _write_probe_project(tmp_path)
     config = StackConfig(
         workdir=tmp_path / "local",
         template_path=tmp_path / "template.yaml",
@@ -240,3 +246,18 @@ def test_functions_sharing_code_keep_their_own_module_state(probe_stack) -> None
         ("hyenaflow-local-OtherProbeFunction", "other"),
         ("hyenaflow-local-ProbeFunction", "local-test-us-east-1"),
     ]
+
+
+def test_shortened_schedule_clock_fires_the_template_schedule_repeatedly(tmp_path: Path) -> None:
+    probe_out = _write_probe_project(tmp_path)
+    config = StackConfig(
+        workdir=tmp_path / "local",
+        template_path=tmp_path / "template.yaml",
+        upload_training_code=False,
+        schedule_every_s={"ProbeFunction": 0.3},
+    )
+    with LocalStack(config):
+        records = _wait_for(lambda: len(_records(probe_out)) >= 2 and _records(probe_out), what="two ticks")
+
+    assert {r["event"]["detail-type"] for r in records} == {"Scheduled Event"}
+    assert {r["function_name"] for r in records} == {"hyenaflow-local-ProbeFunction"}
