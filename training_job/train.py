@@ -88,15 +88,6 @@ DEFAULTS = {
 }
 
 
-def _sagemaker_dir(preferred: str, fallback: str) -> str:
-    """`preferred` (an /opt/ml path) when it exists or can be created, else `fallback` (local stack)."""
-    try:
-        Path(preferred).mkdir(parents=True, exist_ok=True)
-        return preferred
-    except OSError:
-        return fallback
-
-
 def _bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes", "on"):
         return True
@@ -117,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         else:
             kept.append(item)
 
-    in_sagemaker = "SM_MODEL_DIR" in os.environ
+    in_container = os.environ.get("SM_MODEL_DIR", "").startswith("/opt/ml/")
     output_data_dir = os.environ.get("SM_OUTPUT_DATA_DIR", "")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 
@@ -129,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add(
         "checkpoint-dir",
         default=None,
-        help="default /opt/ml/checkpoints (SageMaker) or <model-dir>/checkpoints",
+        help="default /opt/ml/checkpoints in SageMaker, else <model-dir>/checkpoints",
     )
     add("tensorboard-dir", default=None, help="default /opt/ml/output/tensorboard or <model-dir>/tensorboard")
     add("model-size", default=DEFAULTS["model_size"], choices=["tiny", "small", "medium"])
@@ -162,20 +153,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     if not args.data:
         parser.error("--data is required (or set SM_CHANNEL_TRAIN)")
-    if args.checkpoint_dir is None:
-        local = str(Path(output_data_dir).parent / "checkpoints") if output_data_dir else ""
-        args.checkpoint_dir = (
-            _sagemaker_dir("/opt/ml/checkpoints", local)
-            if in_sagemaker
-            else str(Path(args.model_dir) / "checkpoints")
-        )
-    if args.tensorboard_dir is None:
-        local = str(Path(output_data_dir) / "tensorboard") if output_data_dir else ""
-        args.tensorboard_dir = (
-            _sagemaker_dir("/opt/ml/output/tensorboard", local)
-            if in_sagemaker
-            else str(Path(args.model_dir) / "tensorboard")
-        )
+    # /opt/ml paths only inside a real SageMaker container; the local stack (SM_* pointing at a
+    # job folder) keeps checkpoints and TensorBoard next to SM_OUTPUT_DATA_DIR, one set per job.
+    if in_container:
+        job_dir, tensorboard_dir = Path("/opt/ml"), Path("/opt/ml/output/tensorboard")
+    elif output_data_dir:
+        job_dir, tensorboard_dir = Path(output_data_dir).parent, Path(output_data_dir) / "tensorboard"
+    else:
+        job_dir, tensorboard_dir = Path(args.model_dir), Path(args.model_dir) / "tensorboard"
+    args.checkpoint_dir = args.checkpoint_dir or str(job_dir / "checkpoints")
+    args.tensorboard_dir = args.tensorboard_dir or str(tensorboard_dir)
     return args
 
 
@@ -359,7 +346,12 @@ def main(argv: list[str] | None = None) -> dict:
 
         progress = tqdm(total=args.max_steps, initial=step, unit="step", dynamic_ncols=True)
 
+    # Known on every process (history is appended on the master only; a resume loads it everywhere).
+    last_eval_step = history["eval"][-1]["step"] if history["eval"] else -1
+
     def log_eval(at_step: int) -> float:
+        nonlocal last_eval_step
+        last_eval_step = at_step
         loss = evaluate(raw_model, corpus, val_windows, args, device, autocast, rank, world)
         if master_process:
             print(f"[eval] step={at_step} loss={loss:.6f} perplexity={math.exp(loss):.6f}", flush=True)
@@ -394,7 +386,11 @@ def main(argv: list[str] | None = None) -> dict:
     while step < args.max_steps:
         windows = corpus.train_windows(step, args.global_batch_size, args.seed, args.rc_probability)
         for micro in range(accumulation):
-            rows = windows[(micro * world + rank) * args.batch_size :][: args.batch_size]
+            part = micro * world + rank  # which slice of the global batch this micro-step trains on
+            rows = windows[part * args.batch_size :][: args.batch_size]
+            # Dropout masks depend on (seed, step, slice) only: same masks on any number of
+            # processes and after a resume.
+            torch.manual_seed(hash((args.seed, step, part)) & 0x7FFF_FFFF_FFFF)
             input_ids, labels = (torch.from_numpy(a) for a in corpus.gather(rows))
             if device.type == "cuda":
                 input_ids, labels = (
@@ -447,7 +443,7 @@ def main(argv: list[str] | None = None) -> dict:
         progress.close()
 
     # ---- save ---------------------------------------------------------------------------------
-    if not history["eval"] or history["eval"][-1]["step"] != step:
+    if last_eval_step != step:
         log_eval(step)  # resumed at max_steps, or a zero-step run: the artifact still needs a score
     metrics = {}
     if master_process:

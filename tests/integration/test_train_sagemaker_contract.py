@@ -1,0 +1,136 @@
+"""train.py as SageMaker (and the local stack) runs it: from the extracted source bundle, with the
+SM_* environment, hyperparameters as `--key value` (sagemaker_* included), on FASTQ tiles of a
+real genome laid out like HealthOmics read sets. Checks everything later stages rely on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from common.fastq_tiles import records_to_fastq
+from hyenadna import HyenaDNAForCausalLM
+from start_training.metric_definitions import METRIC_DEFINITIONS
+
+from hyenaflow.packaging import build_training_bundle
+
+REPO = Path(__file__).resolve().parents[2]
+LAMBDA_FASTA = REPO / "data" / "lambda_phage_NC_001416.fa"
+
+pytestmark = pytest.mark.slow
+
+
+def lambda_record() -> tuple[str, bytes]:
+    header, *lines = LAMBDA_FASTA.read_bytes().splitlines()
+    return header[1:].split()[0].decode(), b"".join(lines)
+
+
+@pytest.fixture(scope="module")
+def sagemaker_job(tmp_path_factory) -> dict:
+    job = tmp_path_factory.mktemp("job")
+    source = job / "code"
+    build_training_bundle(job / "sourcedir.tar.gz")
+    with tarfile.open(job / "sourcedir.tar.gz") as archive:
+        archive.extractall(source, filter="data")
+    read_set = job / "input" / "data" / "train" / "readSet" / "1234567890"
+    read_set.mkdir(parents=True)
+    (read_set / "lambda.fastq.gz").write_bytes(gzip.compress(b"".join(records_to_fastq([lambda_record()]))))
+    env = {
+        **os.environ,
+        "SM_CHANNEL_TRAIN": str(job / "input" / "data" / "train"),
+        "SM_MODEL_DIR": str(job / "model"),
+        "SM_OUTPUT_DATA_DIR": str(job / "output" / "data"),
+        "SM_CHANNELS": '["train"]',
+    }
+    hyperparameters = {
+        "sagemaker_program": "train.py",
+        "sagemaker_submit_directory": "s3://hyenaflow-code/sourcedir.tar.gz",
+        "max_steps": "8",
+        "max_length": "256",
+        "batch_size": "4",
+        "learning_rate": "0.003",
+        "model_size": "tiny",
+        "warmup_steps": "2",
+        "log_interval": "2",
+        "eval_interval": "4",
+        "eval_windows": "4",
+    }
+    argv = [item for key, value in hyperparameters.items() for item in (f"--{key}", value)]
+    result = subprocess.run(
+        [sys.executable, "train.py", *argv], cwd=source, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {"job": job, "stdout": result.stdout, "stderr": result.stderr}
+
+
+def test_metric_lines_are_read_by_the_sagemaker_metric_definitions(sagemaker_job):
+    lines = sagemaker_job["stdout"].splitlines()
+    assert [line.split()[:2] for line in lines if line.startswith("[train]")] == [
+        ["[train]", f"step={s}"] for s in (2, 4, 6, 8)
+    ]
+    assert [line.split()[:2] for line in lines if line.startswith("[eval]")] == [
+        ["[eval]", "step=4"],
+        ["[eval]", "step=8"],
+    ]
+    for definition in METRIC_DEFINITIONS:
+        values = [float(m.group(1)) for line in lines if (m := re.search(definition["Regex"], line))]
+        assert values, f"no line matched {definition['Name']}"
+        assert all(np.isfinite(values)) and all(v > 0 for v in values)
+
+
+def test_artifact_holds_model_tokenizer_metrics_plots_and_serving_code(sagemaker_job):
+    model_dir = sagemaker_job["job"] / "model"
+    for name in ("config.json", "model.safetensors", "tokenizer_config.json", "metrics.json"):
+        assert (model_dir / name).is_file(), name
+    for plot in ("loss.png", "perplexity.png"):
+        assert (model_dir / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code = model_dir / "code"
+    assert (code / "inference.py").read_bytes() == (REPO / "endpoint" / "inference.py").read_bytes()
+    assert (code / "hyenadna" / "modeling_hyenadna.py").is_file()
+    assert "transformers==" in (code / "requirements.txt").read_text()
+    assert not (model_dir / "checkpoints").exists(), "checkpoints must not bloat model.tar.gz"
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["model_type"] == "hyenadna" and config["d_model"] == 128
+
+
+def test_metrics_json_matches_the_last_eval_line_and_the_saved_model_reproduces_it(sagemaker_job):
+    model_dir = sagemaker_job["job"] / "model"
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    last_eval = [line for line in sagemaker_job["stdout"].splitlines() if line.startswith("[eval]")][-1]
+    assert f"loss={metrics['eval_loss']:.6f}" in last_eval
+    assert metrics["steps"] == 8 and metrics["tokens_seen"] == 8 * 4 * 256
+    assert metrics["eval_perplexity"] == pytest.approx(np.exp(metrics["eval_loss"]))
+
+    # Reload the artifact and score the same validation windows: the saved weights are the trained ones.
+    sys.path.insert(0, str(REPO / "training_job"))
+    from sequence_data import WindowCorpus, load_records
+
+    corpus = WindowCorpus(load_records(LAMBDA_FASTA), max_length=256, val_fraction=0.05)
+    model = HyenaDNAForCausalLM.from_pretrained(model_dir).eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for window in corpus.val_windows(4):
+            input_ids, labels = corpus.gather(window[None])
+            n = int((labels[:, 1:] != -100).sum())
+            total += (
+                model(input_ids=torch.from_numpy(input_ids), labels=torch.from_numpy(labels)).loss.item() * n
+            )
+            tokens += n
+    assert total / tokens == pytest.approx(metrics["eval_loss"], abs=1e-5)
+
+
+def test_tensorboard_events_and_checkpoints_stay_in_the_job_folder(sagemaker_job):
+    job = sagemaker_job["job"]
+    assert list((job / "output" / "data" / "tensorboard").glob("events.out.tfevents.*"))
+    assert [p.name for p in (job / "output" / "checkpoints").glob("checkpoint-*.pt")] == [
+        "checkpoint-00000008.pt"
+    ]

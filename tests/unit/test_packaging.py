@@ -1,0 +1,48 @@
+"""hyenaflow/packaging.py: the training source bundle SageMaker and the local stack run."""
+
+from __future__ import annotations
+
+import tarfile
+
+from hyenaflow.packaging import build_training_bundle
+
+
+def test_bundle_has_the_entry_point_model_package_and_endpoint_code(tmp_path):
+    bundle = tmp_path / "sourcedir.tar.gz"
+    build_training_bundle(bundle)
+    with tarfile.open(bundle) as archive:
+        names = set(archive.getnames())
+    assert {
+        "train.py",
+        "sequence_data.py",
+        "training_artifact.py",
+        "plots.py",
+        "requirements.txt",
+        "hyenadna/__init__.py",
+        "endpoint/inference.py",
+    } <= names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def test_same_sources_give_the_same_bytes(tmp_path):
+    assert build_training_bundle(tmp_path / "a.tar.gz") == build_training_bundle(tmp_path / "b.tar.gz")
+    assert (tmp_path / "a.tar.gz").read_bytes() == (tmp_path / "b.tar.gz").read_bytes()
+
+
+def test_bundle_runs_from_its_extracted_folder(tmp_path):
+    """The extracted bundle finds the endpoint code next to train.py, as it does in SageMaker."""
+    import subprocess
+    import sys
+
+    bundle = tmp_path / "sourcedir.tar.gz"
+    build_training_bundle(bundle)
+    with tarfile.open(bundle) as archive:
+        archive.extractall(tmp_path / "src", filter="data")
+    probe = (
+        "import sys; from pathlib import Path; sys.path.insert(0, '.');"
+        "from training_artifact import endpoint_code_dir, inference_modules;"
+        "print(sorted(p.name for p in inference_modules(endpoint_code_dir(Path('.').resolve()))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "src", capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "inference.py" in out.stdout and "serve.py" not in out.stdout
