@@ -143,8 +143,20 @@ def test_invalid_record_fails_only_its_source_naming_the_line(
         (gzip.compress(b"r1\nACGT\n+\nIIII\n"), "line 1: a FASTQ header must start with '@'"),
         (gzip.compress(fastq([("r:0-4", "AC>T")])), "line 2: sequence is empty or holds non-IUPAC"),
         (gzip.compress(fastq([("long", "A" * (MAX_READ_LENGTH + 1))])), "exceeds the"),
+        (gzip.compress(b"@r:0-4\nACGT\n+\nII I\n"), "line 4: quality characters must be Phred+33"),
+        (gzip.compress(fastq([("r:0-4", "ACGT")] * 50))[:-12], "corrupt gzip stream"),
+        (gzip.compress(b""), "no FASTQ records"),
     ],
-    ids=["plain-text", "not-4-lines", "no-at-header", "non-iupac", "read-too-long"],
+    ids=[
+        "plain-text",
+        "not-4-lines",
+        "no-at-header",
+        "non-iupac",
+        "read-too-long",
+        "phred",
+        "truncated-gz",
+        "empty",
+    ],
 )
 def test_source_healthomics_would_refuse_fails_the_job(
     aws: LocalAws, store: dict[str, Any], bucket: str, body: bytes, expected: str
