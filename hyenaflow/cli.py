@@ -293,8 +293,10 @@ def _cmd_upload_training_code(args: argparse.Namespace) -> int:
 
     from hyenaflow.packaging import build_training_bundle
 
-    session = boto3.session.Session(region_name=args.region)
-    bucket = args.bucket or _data_bucket_from_stack(session, args.stack_name or _samconfig_stack_name())
+    deploy_config = _samconfig_deploy_parameters()
+    session = boto3.session.Session(region_name=args.region or deploy_config.get("region"))
+    stack_name = args.stack_name or deploy_config.get("stack_name", "hyenaflow")
+    bucket = args.bucket or _data_bucket_from_stack(session, stack_name)
     with tempfile.TemporaryDirectory() as scratch:
         bundle = Path(scratch) / "sourcedir.tar.gz"
         build_training_bundle(bundle)
@@ -303,15 +305,14 @@ def _cmd_upload_training_code(args: argparse.Namespace) -> int:
     return 0
 
 
-def _samconfig_stack_name(path: Path = Path("samconfig.toml")) -> str:
+def _samconfig_deploy_parameters(path: Path = Path("samconfig.toml")) -> dict[str, Any]:
+    """`sam deploy`'s saved answers (stack_name, region), when run from the project folder."""
     import tomllib
 
-    if path.exists():
-        config = tomllib.loads(path.read_text())
-        name = config.get("default", {}).get("deploy", {}).get("parameters", {}).get("stack_name")
-        if name:
-            return name
-    return "hyenaflow"
+    if not path.exists():
+        return {}
+    config = tomllib.loads(path.read_text())
+    return config.get("default", {}).get("deploy", {}).get("parameters", {})
 
 
 def _data_bucket_from_stack(session: Any, stack_name: str) -> str:

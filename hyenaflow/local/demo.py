@@ -43,6 +43,7 @@ DEMO_ENVIRONMENT = {
 }
 DEMO_QUERY_BASES = 200  # the endpoint is asked about the first bases of the lambda genome (left cos end)
 STAGE_TIMEOUT_S = 600.0
+RECONCILE_EVERY_S = 60.0
 TERMINAL_TRAINING = {"Completed", "Failed", "Stopped"}
 
 
@@ -348,6 +349,8 @@ def run_demo(
     config = StackConfig(
         workdir=workdir,
         environment_overrides=local_environment_overrides(environment),
+        # The reconciler (every 15 minutes in AWS) runs on a shortened clock, as the safety net it is.
+        schedule_every_s={"ReconcileFunction": RECONCILE_EVERY_S},
         on_invocation=lambda function, event, invocation: progress(
             "lambda",
             f"{function.logical_id} "

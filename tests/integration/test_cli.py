@@ -164,3 +164,31 @@ def test_local_up_serves_until_terminated_and_fires_schedules(tmp_path: Path) ->
     assert f"export AWS_ENDPOINT_URL={state['endpoint_url']}" in output
     assert "[lambda] ReconcileFunction ok" in output
     assert not (workdir / "stack.json").exists()
+
+
+def test_upload_training_code_finds_the_data_bucket_in_the_stack_outputs(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    config = StackConfig(workdir=tmp_path / "local", deliver=False, upload_training_code=False)
+    with LocalStack(config) as stack:
+        for name, value in stack.env().items():
+            monkeypatch.setenv(name, value)
+        # Given a deployed stack whose outputs name the data bucket (as template.yaml's do)
+        outputs_only = {
+            "Resources": {
+                "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "deployed-data"}}
+            },
+            "Outputs": {"DataBucketName": {"Value": {"Ref": "Bucket"}}},
+        }
+        stack.client("cloudformation").create_stack(
+            StackName="my-hyenaflow", TemplateBody=json.dumps(outputs_only)
+        )
+
+        # When the training code is uploaded by stack name
+        code = main(["upload-training-code", "--stack-name", "my-hyenaflow"])
+
+        # Then the bundle lands where start_training's TRAINING_SOURCE_URI points
+        assert code == 0
+        head = stack.client("s3").head_object(Bucket="deployed-data", Key="code/training/sourcedir.tar.gz")
+        assert head["ContentLength"] > 1000
+        assert "s3://deployed-data/code/training/sourcedir.tar.gz" in capsys.readouterr().out
