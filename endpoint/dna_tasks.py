@@ -4,7 +4,7 @@ Requests are JSON objects with DNA strings (never token ids); see endpoint/READM
 exact format. Everything here is plain Python over a loaded model, so the SageMaker handler
 functions (inference.py), the local server (serve.py) and the tests share one code path. This
 module and inference.py are what the model artifact's `code/` needs next to the `hyenadna`
-package: they import only `hyenadna`, torch, numpy and the standard library.
+package: they import only `hyenadna`, torch, transformers, numpy and the standard library.
 
 Tokenisation follows HyenaDNA pretraining: one token per base, no [BOS]/[CLS] in front and no
 [SEP] behind (the pretraining windows are bare bases; the LM loss predicts token t+1 from

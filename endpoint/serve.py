@@ -75,6 +75,12 @@ class EndpointServer(ThreadingHTTPServer):
         self.load_failed = False
         self.predict_lock = threading.Lock()
 
+    def handle_error(self, request: Any, client_address: tuple[str, int]) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # the client went away; nobody to answer
+            LOG.info("connection from %s closed by the client: %s", client_address[0], sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
+
     def load_model(self) -> None:
         started = time.perf_counter()
         try:
