@@ -11,6 +11,9 @@ moto version is pinned and asserted below: on an upgrade, re-read
 
 Because routing uses the credential scope rather than the Host header, a request whose host
 carries botocore's `control-storage-`/`storage-` prefix is served the same as one without it.
+
+The WSGI app the server runs is `SageMakerGapFill(ExtendedDispatcher)`: the SageMaker layer
+(sagemaker.py) answers the operations moto gets wrong and hands everything else to moto.
 """
 
 from __future__ import annotations
