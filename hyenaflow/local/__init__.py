@@ -46,6 +46,9 @@ answer GET /ping within HYENAFLOW_ENDPOINT_STARTUP_TIMEOUT_S (300).
 Waiting: `wait_for(probe, until, timeout_s, what)` polls with a deadline (import jobs,
 training jobs and endpoints all change state in the background, as on AWS).
 
+Standalone: `hyenaflow.local.moto_server.main(["--port", "4566"])` serves until Ctrl-C/SIGTERM
+(a candidate for a `hyenaflow local-aws` CLI command).
+
 Test/demo hooks: `hyenaflow.local.omics.archive_read_sets(store_id, [read_set_ids])` archives
 read sets as HealthOmics does after 30 days unread.
 """

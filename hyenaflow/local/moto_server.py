@@ -415,3 +415,28 @@ def start_local_server(
     # children too); make sure they do not outlive an interpreter that forgot to call stop().
     atexit.register(local.stop)
     return local
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the local AWS endpoint until Ctrl-C / SIGTERM (for the AWS CLI, boto3, notebooks).
+
+    Not a `__main__` (python -m would load this module twice); the `hyenaflow` CLI can expose it.
+    """
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(description="Serve the local AWS endpoint until Ctrl-C.")
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--workdir", type=Path, default=Path(".local-aws"))
+    args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so training and endpoint subprocesses are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with start_local_server(args.workdir, port=args.port, host=args.host) as aws:
+        print(f"local AWS at {aws.endpoint_url} (region {aws.region}); Ctrl-C stops it", flush=True)
+        print("  export " + " ".join(f"{key}={value}" for key, value in aws.env().items()), flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopping", flush=True)
