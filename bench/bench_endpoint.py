@@ -3,7 +3,8 @@
     python bench/bench_endpoint.py                       # tiny parity checkpoint, CPU
     python bench/bench_endpoint.py --model-dir DIR --threads 1 4 8 --duration 10 --torch-threads 2
 
-Starts `endpoint/serve.py` as a subprocess (as the local stack does), then
+First times the same request through the handler functions in this process (no HTTP: what the
+model costs), then starts `endpoint/serve.py` as a subprocess (as the local stack does) and measures
 1. latency: `--requests` sequential score requests of one 1,000-base window of phiX174 on one
    keep-alive connection -> p50 / p95 / mean;
 2. throughput: N client threads, each with its own connection, sending the same request for
@@ -103,10 +104,29 @@ def percentiles(latencies: list[float]) -> tuple[float, float, float]:
     return p50 * 1e3, p95 * 1e3, statistics.fmean(ordered) * 1e3
 
 
+def in_process_latencies(model_dir: Path, body: bytes, count: int, torch_threads: int | None) -> list[float]:
+    """The same request through the handler functions with no HTTP: what the model itself costs."""
+    sys.path[:0] = [str(REPO / "endpoint"), str(REPO / "training_job")]
+    import inference
+    import torch
+
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    loaded = inference.load_model(model_dir)
+    latencies = []
+    for index in range(count + 10):  # the first 10 are warm-up
+        started = time.perf_counter()
+        inference.output_fn(inference.predict_fn(inference.input_fn(body, "application/json"), loaded), None)
+        if index >= 10:
+            latencies.append(time.perf_counter() - started)
+    return latencies
+
+
 def main() -> None:
     args = parse_args()
     sequence = phix_window(args.length)
     body = json.dumps({"task": "score", "sequences": [sequence]}).encode()
+    in_process = in_process_latencies(args.model_dir, body, args.requests, args.torch_threads)
     process, host, port = start_server(args.model_dir, args.torch_threads)
     try:
         timed_posts(host, port, body, None, 10)  # warm-up: first calls allocate and build filters
@@ -139,7 +159,7 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=30)
 
-    import torch
+    import torch  # loaded by in_process_latencies already
 
     threads_note = (
         args.torch_threads or os.environ.get("OMP_NUM_THREADS") or f"default ({torch.get_num_threads()})"
@@ -151,9 +171,13 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {threads_note}"
     )
     print(f"request: score, 1 sequence of {args.length} bases, JSON over HTTP/1.1 keep-alive\n")
-    p50, p95, mean = percentiles(latency)
     print("| measurement | requests/s | p50 ms | p95 ms | mean ms |")
     print("|---|---|---|---|---|")
+    p50, p95, mean = percentiles(in_process)
+    print(
+        f"| handler functions in-process (no HTTP), {len(in_process)} calls | {1e3 / mean:.1f} | {p50:.1f} | {p95:.1f} | {mean:.1f} |"
+    )
+    p50, p95, mean = percentiles(latency)
     print(f"| sequential, {len(latency)} requests | {1e3 / mean:.1f} | {p50:.1f} | {p95:.1f} | {mean:.1f} |")
     for threads, rate, p50, p95, mean in load_rows:
         print(
