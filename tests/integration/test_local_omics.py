@@ -189,6 +189,30 @@ def test_source_outside_the_store_region_or_missing_fails(
     assert "object does not exist" in messages["gone"]
 
 
+def test_read_sets_and_jobs_page_and_filter_as_boto3_paginators_expect(
+    aws: LocalAws, store: dict[str, Any], bucket: str
+) -> None:
+    uris = [
+        put(aws, bucket, f"p{i}.fastq.gz", gzip.compress(fastq([(f"r{i}:0-4", "ACGT")]))) for i in range(3)
+    ]
+    done = run_import(aws, store["id"], [source(uri, f"s{i}") for i, uri in enumerate(uris)])
+    failed = run_import(aws, store["id"], [source(f"s3://{bucket}/absent.fastq.gz")])
+    omics = aws.client("omics")
+
+    pages = omics.get_paginator("list_read_sets").paginate(
+        sequenceStoreId=store["id"], PaginationConfig={"PageSize": 2}
+    )
+    page_sizes, samples = [], []
+    for page in pages:
+        page_sizes.append(len(page["readSets"]))
+        samples += [r["sampleId"] for r in page["readSets"]]
+    completed = omics.list_read_set_import_jobs(sequenceStoreId=store["id"], filter={"status": "COMPLETED"})
+
+    assert page_sizes == [2, 1] and sorted(samples) == ["s0", "s1", "s2"]
+    assert [job["id"] for job in completed["importJobs"]] == [done["id"]]
+    assert failed["status"] == "FAILED"
+
+
 def test_repeated_client_token_returns_the_same_import_job(
     aws: LocalAws, store: dict[str, Any], bucket: str
 ) -> None:

@@ -257,6 +257,16 @@ def test_stop_training_job_kills_the_script_and_ends_stopped(aws: LocalAws, buck
     assert job_events(aws, name) == ["InProgress", "Stopping", "Stopped"]
 
 
+def test_job_past_max_runtime_is_stopped(aws: LocalAws, bucket: str) -> None:
+    request = job_request(bucket, steps="1", mode="hang") | {"StoppingCondition": {"MaxRuntimeInSeconds": 1}}
+    name = unique("timeout")
+
+    aws.client("sagemaker").create_training_job(TrainingJobName=name, **request)
+    job = wait_ended(aws, name)
+
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
+
+
 def test_empty_training_channel_fails_like_sagemaker(aws: LocalAws, bucket: str) -> None:
     request = job_request(bucket, steps="1")
     request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{bucket}/nothing-here/"
