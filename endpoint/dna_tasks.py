@@ -578,5 +578,6 @@ def _sample(logits: torch.Tensor, temperature: float, top_k: int, generator: tor
     if 0 < top_k < logits.numel():
         cutoff = torch.topk(logits, top_k).values[-1]
         logits = logits.masked_fill(logits < cutoff, float("-inf"))
-    probs = torch.softmax(logits / temperature, dim=-1)
+    # Shift by the max first: a tiny temperature then gives 0 and -inf (greedy), never inf - inf = nan.
+    probs = torch.softmax((logits - logits.max()) / temperature, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator))

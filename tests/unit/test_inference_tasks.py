@@ -158,6 +158,8 @@ def test_greedy_generation_follows_the_models_most_likely_base(loaded, genome):
     assert result["sequence"] == expected
     top1 = call(loaded, task="generate", sequences=[prompt], max_new_tokens=4, top_k=1, seed=5)["results"][0]
     assert top1["sequence"] == expected
+    frozen = call(loaded, task="generate", sequences=[prompt], max_new_tokens=4, temperature=1e-300, seed=5)
+    assert frozen["results"][0]["sequence"] == expected
 
 
 def test_generate_without_a_seed_reports_the_seed_it_drew(loaded):
