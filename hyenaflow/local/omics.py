@@ -582,6 +582,8 @@ def _check_record(record: list[bytes], first_line: int, uri: str) -> None:
 
 
 def _page(items: list[Any], max_results: int | None, next_token: str | None) -> tuple[list[Any], str | None]:
+    if next_token and not next_token.isdigit():
+        raise ValidationException(f"nextToken {next_token!r} is not one this service returned")
     start = int(next_token) if next_token else 0
     size = max_results or 100
     end = start + size

@@ -322,10 +322,17 @@ class SageMakerGapFill:
                 start_response, "ValidationException", f"Requested resource not found: training job {name}"
             )
         run = self.runs.get((account, region, name))
-        if job.training_job_status == "InProgress" and run is not None:
-            job.training_job_status, job.secondary_status = "Stopping", "Stopping"
-            self._put_training_event(account, region, name)
-            self._background(run.stop, f"stop-{name}")
+        if job.training_job_status == "Stopping":
+            return respond(start_response, 200, b"{}", {"Content-Type": "application/x-amz-json-1.1"})
+        if job.training_job_status != "InProgress" or run is None:
+            return json_error(
+                start_response,
+                "ValidationException",
+                f"The request was rejected because the training job is in status {job.training_job_status}.",
+            )
+        job.training_job_status, job.secondary_status = "Stopping", "Stopping"
+        self._put_training_event(account, region, name)
+        self._background(run.stop, f"stop-{name}")
         return respond(start_response, 200, b"{}", {"Content-Type": "application/x-amz-json-1.1"})
 
     # --- endpoints ----------------------------------------------------------------------------

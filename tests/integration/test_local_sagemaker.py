@@ -255,6 +255,9 @@ def test_stop_training_job_kills_the_script_and_ends_stopped(aws: LocalAws, buck
 
     assert job["TrainingJobStatus"] == "Stopped"
     assert job_events(aws, name) == ["InProgress", "Stopping", "Stopped"]
+    with pytest.raises(ClientError) as error:
+        sagemaker.stop_training_job(TrainingJobName=name)
+    assert "training job is in status Stopped" in error.value.response["Error"]["Message"]
 
 
 def test_job_past_max_runtime_is_stopped(aws: LocalAws, bucket: str) -> None:
