@@ -138,6 +138,7 @@ class DemoRun:
     # -- stages ---------------------------------------------------------------------------
 
     def ingest(self, path: Path) -> dict[str, Any]:
+        staged_before = {obj["Key"] for obj in self._staged_objects()}
         key = self.stack.put_file(path)
         self.progress("upload", f"{path.name} -> s3://{self.stack.data_bucket}/{key}")
         ingest = self.stack.function_for_handler("ingest_fasta")
@@ -146,10 +147,11 @@ class DemoRun:
         )
         result = invocation.response or {}
         self.progress("ingest", _summary(result))
-        staged = self._staged_objects()
-        self.progress(
-            "tiles", f"{len(staged)} FASTQ.gz object(s) staged under s3://{self.stack.data_bucket}/staged/"
-        )
+        staged = [obj for obj in self._staged_objects() if obj["Key"] not in staged_before]
+        if not staged:
+            raise DemoFailed(f"ingest_fasta reported success but staged no FASTQ tiles for {key}")
+        for obj in staged:
+            self.progress("tiles", f"s3://{self.stack.data_bucket}/{obj['Key']} ({obj['Size']:,} bytes)")
         return result
 
     def import_job(self, known_jobs: set[str]) -> dict[str, Any]:
@@ -198,12 +200,10 @@ class DemoRun:
 
         def ended() -> dict[str, Any] | None:
             described = self.sagemaker.describe_training_job(TrainingJobName=name)
-            if described["TrainingJobStatus"] != last_status[0]:
-                last_status[0] = described["TrainingJobStatus"]
-                self.progress(
-                    "training",
-                    f"{name} {described['TrainingJobStatus']} / {described.get('SecondaryStatus')}",
-                )
+            status = described["TrainingJobStatus"]
+            if status != last_status[0] and status not in TERMINAL_TRAINING:
+                last_status[0] = status
+                self.progress("training", f"{name} {status}")
             return described if described["TrainingJobStatus"] in TERMINAL_TRAINING else None
 
         job = wait_for(ended, f"training job {name} to finish", tick=tail)
@@ -246,7 +246,11 @@ class DemoRun:
         model = config["ProductionVariants"][0]["ModelName"]
         self.progress("model", f"{model} -> endpoint config {endpoint['EndpointConfigName']}")
         count = len(self.sagemaker.list_endpoints()["Endpoints"])
-        verb = "created" if previous_config is None else f"UPDATED in place (was {previous_config})"
+        verb = (
+            "created (CreateEndpoint)"
+            if previous_config is None
+            else f"UPDATED in place by UpdateEndpoint (blue/green; was {previous_config})"
+        )
         self.progress(
             "endpoint", f"{endpoint['EndpointName']} InService, {verb}; endpoints in the account: {count}"
         )
@@ -401,8 +405,10 @@ def run_demo(
         progress("FAILED", str(error))
     result.seconds = time.monotonic() - progress.started
     if result.ok:
-        progress(
-            "done",
-            f"demo finished in {result.seconds:.0f}s; plots: {', '.join(str(p) for p in result.plots)}",
+        perplexities = ", ".join(
+            f"{job} {ppl:.3f}"
+            for job, ppl in zip(result.training_jobs, result.eval_perplexities, strict=False)
         )
+        progress("done", f"demo finished in {result.seconds:.0f}s; eval perplexity: {perplexities}")
+        progress("done", f"training curves: {', '.join(str(p) for p in result.plots)}")
     return result
