@@ -196,6 +196,10 @@ def decode_request(
         raise InvalidRequestError(
             f"request body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except RecursionError:
+        raise InvalidRequestError("request body nests JSON too deeply; send the documented request") from None
+    except ValueError as error:  # e.g. an integer literal of more than 4300 digits
+        raise InvalidRequestError(f"request body is not usable JSON: {error}") from None
     return parse_request(payload, settings)
 
 

@@ -344,6 +344,9 @@ def test_no_bad_input_makes_the_server_answer_500(server):
         b'{"task": "generate", "sequences": ["AC"], "max_new_tokens": 2, "seed": -1}',
         b'{"task": "generate", "sequences": ["AC"], "max_new_tokens": 1e3}',
         b'{"task": "embed", "sequences": ["ACGT"], "per_position": NaN}',
+        b'{"task": "generate", "sequences": ["AC"], "max_new_tokens": 2, "temperature": 1e999}',
+        b'{"task": "generate", "sequences": ["AC"], "max_new_tokens": 2, "seed": 1' + b"0" * 5000 + b"}",
+        b"[" * 100_000 + b"]" * 100_000,
     ]
     for body in garbage:
         status, answer = post(server.url, body)
