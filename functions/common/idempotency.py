@@ -24,7 +24,9 @@ def persistence_layer() -> DynamoDBPersistenceLayer:
     )
 
 
-def idempotency_config(event_key_jmespath: str, expires_after_seconds: int = 7 * 24 * 3600) -> IdempotencyConfig:
+def idempotency_config(
+    event_key_jmespath: str, expires_after_seconds: int = 7 * 24 * 3600
+) -> IdempotencyConfig:
     return IdempotencyConfig(
         event_key_jmespath=event_key_jmespath,
         expires_after_seconds=expires_after_seconds,
