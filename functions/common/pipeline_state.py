@@ -273,13 +273,10 @@ class PipelineState:
         """Make `record` the serving model, keeping the one it replaces as `previous`."""
         current = self.serving_model()
         previous = None
-        if current:
-            current.pop("previous", None)
-            current = {k: v for k, v in current.items() if k not in ("pk", "sk")}
-            if current.get("model_name") != record.get("model_name"):
-                previous = current
-            else:
-                previous = None
+        if current and current.get("model_name") == record.get("model_name"):
+            previous = current.get("previous")  # a repeated deploy of the same model keeps its history
+        elif current:
+            previous = {k: v for k, v in current.items() if k not in ("pk", "sk", "previous")}
         item = {**_SERVING_KEY, **record, "updated_at": int(time.time())}
         if previous:
             item["previous"] = previous

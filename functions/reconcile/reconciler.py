@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from common.pipeline_state import IMPORT_JOB, TRAINING_JOB
+from botocore.exceptions import ClientError
+from common.errors import is_not_found
+from common.pipeline_state import IMPORT_JOB, RUNNING, TRAINING_JOB
 from deploy_model.deployment import DeployDeps, handle_training_job_end, sync_serving_with_endpoint
 from start_training.training import (
     IMPORT_FAILED,
@@ -75,6 +77,25 @@ def _finished_training_jobs(deps: DeployDeps, since: datetime) -> Iterator[str]:
             kwargs["NextToken"] = page["NextToken"]
 
 
+def _finish_slot_job(deps: DeployDeps) -> dict[str, Any] | None:
+    slot = deps.state.slot()
+    if (
+        slot.state != RUNNING
+        or not slot.job_name
+        or deps.state.marker(TRAINING_JOB, slot.job_name) is not None
+    ):
+        return None
+    try:
+        status = deps.sagemaker.describe_training_job(TrainingJobName=slot.job_name)["TrainingJobStatus"]
+    except ClientError as err:
+        if is_not_found(err):
+            return None  # not created yet: ensure_running_job below takes care of it
+        raise
+    if status not in TRAINING_TERMINAL:
+        return None
+    return handle_training_job_end(deps, slot.job_name)
+
+
 def reconcile(deps: DeployDeps, settings: ReconcileSettings, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     since = now - timedelta(hours=settings.reconcile_lookback_hours)
@@ -94,6 +115,8 @@ def reconcile(deps: DeployDeps, settings: ReconcileSettings, now: datetime | Non
     for job_name in _finished_training_jobs(deps, since):
         if deps.state.marker(TRAINING_JOB, job_name) is None:
             attempt(f"training-job {job_name}", lambda name=job_name: handle_training_job_end(deps, name))
+    # The job holding the slot, however long ago it started (spot jobs may wait days for capacity).
+    attempt("slot-job", lambda: _finish_slot_job(deps))
     for job_id, status in _finished_import_jobs(deps, since):
         if deps.state.marker(IMPORT_JOB, job_id) is None:
             attempt(

@@ -128,3 +128,23 @@ def test_rolled_back_deployment_is_noticed_and_the_previous_model_serves_again(p
     assert pipeline.describe_job(job)["HyperParameters"]["init_from"].endswith(
         "hyenaflow-4000000001/output/model.tar.gz"
     )
+
+
+def test_lost_end_of_a_job_older_than_the_lookback_is_still_handled(pipeline: Pipeline) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.integration.test_start_training_harness import _sagemaker_backend
+
+    pipeline.omics.add_import_job("4000000001", "COMPLETED")
+    job = pipeline.start_training(pipeline.import_event("4000000001"))["training_job"]
+    pipeline.end_job(job, "Completed", eval_perplexity=3.5)
+    # A spot job that waited for capacity: created long before the reconciler's 72 h window.
+    _sagemaker_backend().training_jobs[job].creation_time = datetime.now(UTC).replace(
+        tzinfo=None
+    ) - timedelta(days=5)
+
+    summary = pipeline.reconcile()
+
+    assert {h["item"]: h["outcome"] for h in summary["handled"]} == {"slot-job": "deployed"}
+    assert pipeline.endpoint()["EndpointConfigName"] == job
+    assert pipeline.slot()["state"] == "idle"

@@ -45,7 +45,7 @@ class _State:
         return {"sk": ident} if ident in self.handled else None
 
     def slot(self) -> Slot:
-        return Slot()
+        return Slot()  # idle: the slot-job step has nothing to do
 
 
 def _deps(imports: dict[str, str], jobs: dict[str, str], handled: set[str]) -> Any:

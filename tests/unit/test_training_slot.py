@@ -113,3 +113,10 @@ def test_serving_model_keeps_the_one_it_replaced(state: PipelineState) -> None:
     serving = state.serving_model()
     assert serving["model_name"] == "m2" and serving["eval_perplexity"] == 3.25
     assert serving["previous"]["model_name"] == "m1" and serving["previous"]["eval_perplexity"] == 3.5
+
+
+def test_redeploying_the_serving_model_keeps_its_history(state: PipelineState) -> None:
+    state.set_serving_model({"model_name": "m1", "eval_perplexity": 3.5})
+    state.set_serving_model({"model_name": "m2", "eval_perplexity": 3.25})
+    state.set_serving_model({"model_name": "m2", "eval_perplexity": 3.25})  # a replayed deploy
+    assert state.serving_model()["previous"]["model_name"] == "m1"
