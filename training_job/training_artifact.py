@@ -79,6 +79,7 @@ def write_model_artifact(model_dir: Path, model, metrics: dict, code_dir: Path) 
 
 def fetch_model_dir(source: str, scratch: Path) -> Path:
     """A local directory holding config.json + weights, from a folder, a model.tar.gz, or s3:// of either."""
+    scratch.mkdir(parents=True, exist_ok=True)
     if source.startswith("s3://"):
         import boto3
 

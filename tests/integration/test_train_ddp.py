@@ -27,7 +27,7 @@ def run(launcher: list[str], model_dir: Path) -> str:
         "--model-dir",
         str(model_dir),
         "--max-steps",
-        "6",
+        "4",
         "--max-length",
         "128",
         "--batch-size",
@@ -39,7 +39,7 @@ def run(launcher: list[str], model_dir: Path) -> str:
         "--log-interval",
         "1",
         "--eval-interval",
-        "3",
+        "2",
         "--eval-windows",
         "6",
         "--rc-probability",
@@ -47,7 +47,12 @@ def run(launcher: list[str], model_dir: Path) -> str:
     ]
     # Own process group, so a hang (a collective one process never joins) kills the workers too.
     job = subprocess.Popen(
-        [*launcher, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        [*launcher, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},  # torchrun's default per worker; the same for one process
     )
     try:
         stdout, stderr = job.communicate(timeout=400)
@@ -70,9 +75,11 @@ def test_two_process_ddp_matches_one_process_with_gradient_accumulation(tmp_path
         tmp_path / "ddp",
     )
     single_train, ddp_train = metric(single, "train"), metric(ddp, "train")
-    assert [s for s, _ in single_train] == [s for s, _ in ddp_train] == [1, 2, 3, 4, 5, 6]
+    assert [s for s, _ in single_train] == [s for s, _ in ddp_train] == [1, 2, 3, 4]
     assert [loss for _, loss in ddp_train] == pytest.approx([loss for _, loss in single_train], abs=2e-5)
-    assert metric(ddp, "eval") == pytest.approx(metric(single, "eval"), abs=2e-5)
+    single_eval, ddp_eval = metric(single, "eval"), metric(ddp, "eval")
+    assert [s for s, _ in ddp_eval] == [s for s, _ in single_eval] == [2, 4]
+    assert [loss for _, loss in ddp_eval] == pytest.approx([loss for _, loss in single_eval], abs=2e-5)
     # Learning happened (the comparison is not between two flat lines).
     assert single_train[-1][1] < single_train[0][1] - 0.1
     assert (tmp_path / "ddp" / "metrics.json").is_file()

@@ -4,6 +4,7 @@ ends where an uninterrupted job ends: same step, same losses."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -15,7 +16,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = REPO / "training_job" / "train.py"
-MAX_STEPS = 40
+MAX_STEPS = 20
+# One thread per run: the first two runs go side by side, and every run does the same arithmetic.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +34,7 @@ def train_command(model_dir: Path) -> list[str]:
         "--max-steps",
         str(MAX_STEPS),
         "--max-length",
-        "128",
+        "64",
         "--batch-size",
         "2",
         "--warmup-steps",
@@ -41,9 +44,9 @@ def train_command(model_dir: Path) -> list[str]:
         "--eval-interval",
         "10",
         "--eval-windows",
-        "4",
+        "2",
         "--checkpoint-interval",
-        "5",
+        "4",
     ]
 
 
@@ -58,16 +61,17 @@ def eval_lines(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith("[eval]")]
 
 
-def test_killed_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_job(tmp_path):
-    uninterrupted = subprocess.run(
-        train_command(tmp_path / "whole"), capture_output=True, text=True, timeout=600, check=True
+def start(model_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        train_command(model_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
     )
 
+
+def test_killed_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_job(tmp_path):
+    whole_job = start(tmp_path / "whole")
     killed_dir = tmp_path / "killed"
-    first_checkpoint = killed_dir / "checkpoints" / "checkpoint-00000005.pt"
-    job = subprocess.Popen(
-        train_command(killed_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    first_checkpoint = killed_dir / "checkpoints" / "checkpoint-00000004.pt"
+    job = start(killed_dir)
     deadline = time.monotonic() + 300
     while not first_checkpoint.exists():
         assert job.poll() is None, "training ended before its first checkpoint"
@@ -77,7 +81,7 @@ def test_killed_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_job
         except subprocess.TimeoutExpired:
             pass
     job.send_signal(signal.SIGKILL)
-    killed_stdout, _ = job.communicate(timeout=60)
+    job.communicate(timeout=60)
     assert job.returncode == -signal.SIGKILL
     assert not (killed_dir / "metrics.json").exists(), "the job finished before it was killed"
     checkpoints = sorted((killed_dir / "checkpoints").glob("checkpoint-*.pt"))
@@ -85,14 +89,16 @@ def test_killed_job_resumes_from_its_checkpoint_and_matches_an_uninterrupted_job
     assert resumed_from < MAX_STEPS
 
     resumed = subprocess.run(
-        train_command(killed_dir), capture_output=True, text=True, timeout=600, check=True
+        train_command(killed_dir), capture_output=True, text=True, timeout=400, check=True, env=ENV
     )
     assert f"resuming from {checkpoints[-1]} (step {resumed_from})" in resumed.stderr
+    whole_stdout, whole_stderr = whole_job.communicate(timeout=400)
+    assert whole_job.returncode == 0, whole_stderr[-3000:]
 
-    whole, after_resume = train_losses(uninterrupted.stdout), train_losses(resumed.stdout)
+    whole, after_resume = train_losses(whole_stdout), train_losses(resumed.stdout)
     assert sorted(after_resume) == list(range(resumed_from + 1, MAX_STEPS + 1))
     assert after_resume == {step: whole[step] for step in after_resume}
-    assert eval_lines(resumed.stdout)[-1] == eval_lines(uninterrupted.stdout)[-1]
+    assert eval_lines(resumed.stdout)[-1] == eval_lines(whole_stdout)[-1]
     resumed_metrics = json.loads((killed_dir / "metrics.json").read_text())
     whole_metrics = json.loads((tmp_path / "whole" / "metrics.json").read_text())
     assert resumed_metrics["steps"] == whole_metrics["steps"] == MAX_STEPS
