@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import inference
 import pytest
@@ -252,3 +256,33 @@ def test_bucket_length_depends_only_on_the_length_and_never_exceeds_max_seq_len(
         1024,
         1026,
     ]
+
+
+def test_in_the_container_bad_input_raises_the_toolkits_error_type_with_status_400(tmp_path):
+    # sagemaker-inference-toolkit's Transformer answers a BaseInferenceToolkitError with its
+    # status_code and anything else with 500. A stand-in with the toolkit's module path and
+    # constructor shows the handler's error is one when the toolkit is importable.
+    toolkit = tmp_path / "sagemaker_inference"
+    toolkit.mkdir()
+    (toolkit / "__init__.py").write_text("")
+    (toolkit / "errors.py").write_text(
+        "class BaseInferenceToolkitError(Exception):\n"
+        "    def __init__(self, status_code, message, phrase):\n"
+        "        self.status_code, self.message, self.phrase = status_code, message, phrase\n"
+        "        super().__init__(status_code, message, phrase)\n"
+    )
+    script = (
+        "import inference\n"
+        "from sagemaker_inference.errors import BaseInferenceToolkitError\n"
+        "try:\n"
+        "    inference.input_fn('{\"task\": \"fold\"}', 'application/json')\n"
+        "except BaseInferenceToolkitError as error:\n"
+        "    print(error.status_code, error.message)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(repo / "endpoint"), str(repo / "training_job")]),
+    }
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("400 unknown task 'fold'")
