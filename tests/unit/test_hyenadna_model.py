@@ -9,6 +9,7 @@ import pytest
 import torch
 from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, HyenaDNAForSequenceClassification, HyenaDNAModel
 from hyenadna.fft_conv import fft_causal_conv
+from hyenadna.short_conv import CausalDepthwiseConv1d
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
@@ -96,14 +97,25 @@ def test_outputs_up_to_position_t_never_depend_on_later_tokens():
 
 def test_fft_convolution_equals_direct_causal_convolution():
     generator = torch.Generator().manual_seed(0)
-    u = torch.randn(2, 3, 50, generator=generator, dtype=torch.float64)
-    k = torch.randn(3, 50, generator=generator, dtype=torch.float64)
+    u = torch.randn(2, 50, 3, generator=generator, dtype=torch.float64)  # [B, L, C]
+    k = torch.randn(50, 3, generator=generator, dtype=torch.float64)  # [L, C]
     bias = torch.randn(3, generator=generator, dtype=torch.float64)
     direct = torch.zeros_like(u)
     for t in range(50):
         # y[t] = sum_{s<=t} k[t-s] u[s] + D u[t]
-        direct[..., t] = (k[:, : t + 1].flip(-1) * u[..., : t + 1]).sum(-1) + bias * u[..., t]
+        direct[:, t] = (k[: t + 1].flip(0) * u[:, : t + 1]).sum(1) + bias * u[:, t]
     assert torch.allclose(fft_causal_conv(u.float(), k.float(), bias.float()).double(), direct, atol=1e-4)
+
+
+def test_short_filter_equals_the_reference_causal_depthwise_conv1d():
+    torch.manual_seed(6)
+    short = CausalDepthwiseConv1d(channels=6, kernel_size=3)
+    conv = torch.nn.Conv1d(6, 6, 3, padding=2, groups=6)
+    conv.load_state_dict(short.state_dict())
+    x = torch.randn(2, 20, 6)  # [B, L, C]
+    expected = conv(x.transpose(1, 2))[..., :20].transpose(1, 2)
+    assert torch.allclose(short(x), expected, atol=1e-6)
+    assert torch.allclose(short(x[:, :1]), expected[:, :1], atol=1e-6)
 
 
 @pytest.mark.parametrize("tie", [False, True])

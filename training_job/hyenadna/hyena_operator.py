@@ -16,6 +16,7 @@ from torch import nn
 from .configuration_hyenadna import HyenaDNAConfig
 from .fft_conv import fft_causal_conv
 from .implicit_filter import HyenaFilter
+from .short_conv import CausalDepthwiseConv1d
 
 
 class HyenaOperator(nn.Module):
@@ -28,39 +29,30 @@ class HyenaOperator(nn.Module):
         inner_width = config.d_model * (config.hyena_order + 1)
         self.in_proj = nn.Linear(config.d_model, inner_width)
         self.out_proj = nn.Linear(config.d_model, config.d_model)
-        # Depthwise conv padded on both sides by kernel-1 and cut to the first L outputs = causal.
-        self.short_filter = nn.Conv1d(
-            inner_width,
-            inner_width,
-            config.short_filter_order,
-            padding=config.short_filter_order - 1,
-            groups=inner_width,
-        )
+        self.short_filter = CausalDepthwiseConv1d(inner_width, config.short_filter_order)
         self.filter_fn = HyenaFilter(config)
         self.dropout = nn.Dropout(config.hyena_dropout)
 
     def forward(self, u: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """u: [B, L, d_model] -> [B, L, d_model].
+        """u: [B, L, d_model] -> [B, L, d_model]; activations stay channel-last throughout.
 
-        keep: optional [B, 1, L] float mask, 0 at padding positions. Zeroing the inputs of both
+        keep: optional [B, L, 1] float mask, 0 at padding positions. Zeroing the inputs of both
         convolutions there makes the outputs at real tokens independent of the padding, exactly
         as if the sequence had not been padded (a causal conv sees zeros before the sequence).
         """
         length = u.shape[1]
-        z = self.in_proj(u).transpose(1, 2)  # [B, (N+1) D, L]
+        z = self.in_proj(u)  # [B, L, (N+1) D]
         if keep is not None:
             z = z * keep
-        z = self.short_filter(z)[..., :length]  # [B, (N+1) D, L]
-        *gates, v = z.split(self.d_model, dim=1)  # N gates x_i and v, each [B, D, L]
+        z = self.short_filter(z)  # [B, L, (N+1) D]
+        *gates, v = z.split(self.d_model, dim=-1)  # N gates x_i and v, each [B, L, D]
 
-        # All channels' filters in one pass: [(N-1) D, L] -> [N-1, D, L]
-        k = self.filter_fn(length).view(self.order - 1, self.d_model, length)
+        # All channels' filters in one pass: [L, (N-1) D] -> [L, N-1, D]
+        k = self.filter_fn(length).view(length, self.order - 1, self.d_model)
         bias = self.filter_fn.bias.view(self.order - 1, self.d_model)
         for o, x_i in enumerate(reversed(gates[1:])):
             v = self.dropout(v * x_i)
             if keep is not None:
                 v = v * keep
-            v = fft_causal_conv(v, k[o], bias[o])
-
-        y = (v * gates[0]).transpose(1, 2)  # [B, L, D]
-        return self.out_proj(y)
+            v = fft_causal_conv(v, k[:, o], bias[o])
+        return self.out_proj(v * gates[0])  # [B, L, D]

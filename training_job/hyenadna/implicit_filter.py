@@ -136,8 +136,7 @@ class HyenaFilter(nn.Module):
         self.modulation = ExponentialModulation(channels)
 
     def forward(self, length: int) -> torch.Tensor:
-        """The filters for sequences of `length` tokens: [channels, length] (channel-major for the FFT)."""
+        """The filters for sequences of `length` tokens: [length, channels]."""
         z, t = self.pos_emb(length)  # [1, L, emb_dim], [1, L, 1]
         h = self.implicit_filter(z)  # [1, L, channels]
-        h = self.modulation(t, h)
-        return h[0].transpose(0, 1)  # [channels, L]
+        return self.modulation(t, h)[0]  # [L, channels]

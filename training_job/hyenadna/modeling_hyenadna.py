@@ -34,6 +34,7 @@ from .implicit_filter import (
     complex_exponential_embedding,
     modulation_deltas,
 )
+from .short_conv import CausalDepthwiseConv1d
 
 
 class HyenaEmbeddings(nn.Module):
@@ -87,10 +88,10 @@ class HyenaLMBackbone(nn.Module):
 
 
 def padding_keep_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
-    """[B, L] attention mask (1 = token, 0 = padding) -> [B, 1, L] multiplier, or None if nothing is padded."""
+    """[B, L] attention mask (1 = token, 0 = padding) -> [B, L, 1] multiplier, or None if nothing is padded."""
     if attention_mask is None or bool(attention_mask.all()):
         return None
-    return attention_mask[:, None, :].to(dtype)
+    return attention_mask[:, :, None].to(dtype)
 
 
 class HyenaDNAPreTrainedModel(PreTrainedModel):
@@ -117,8 +118,8 @@ class HyenaDNAPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
-        elif isinstance(module, nn.Conv1d):
-            module.reset_parameters()
+        elif isinstance(module, CausalDepthwiseConv1d):
+            module.reset_parameters()  # torch's Conv1d default, as the reference
         elif isinstance(module, Sin):
             init.constant_(module.freq, self.config.activation_freq)
         elif isinstance(module, PositionalEmbedding):
