@@ -53,7 +53,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, config_for_size
-from sequence_data import IGNORE_INDEX, WindowCorpus, load_records
+from sequence_data import IGNORE_INDEX, SequenceDataError, WindowCorpus, load_records
 from torch.nn.parallel import DistributedDataParallel
 from training_artifact import endpoint_code_dir, fetch_model_dir, write_model_artifact
 
@@ -63,7 +63,7 @@ log = logging.getLogger("train")
 # perplexity ~3.8 (uniform: 4.0) in about 2-3 minutes; see docs/bench/training.md.
 DEFAULTS = {
     "model_size": "tiny",
-    "init_from": os.environ.get("SM_CHANNEL_MODEL", ""),
+    "init_from": "",  # or the SM_CHANNEL_MODEL channel when the job has one
     "max_length": 1024,
     "batch_size": 8,
     "global_batch_size": 0,  # 0: batch_size x processes (no accumulation)
@@ -124,7 +124,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add("tensorboard-dir", default=None, help="default /opt/ml/output/tensorboard or <model-dir>/tensorboard")
     add("model-size", default=DEFAULTS["model_size"], choices=["tiny", "small", "medium"])
-    add("init-from", default=DEFAULTS["init_from"], help="warm start: model dir, model.tar.gz or s3:// URI")
+    add(
+        "init-from",
+        default=os.environ.get("SM_CHANNEL_MODEL", DEFAULTS["init_from"]),
+        help="warm start: model dir, model.tar.gz or s3:// URI",
+    )
     for name, kind in (
         ("max-length", int),
         ("batch-size", int),
@@ -479,5 +483,18 @@ def main(argv: list[str] | None = None) -> dict:
     return metrics
 
 
+def write_failure_reason(message: str) -> None:
+    """SageMaker shows the text of /opt/ml/output/failure as the job's FailureReason."""
+    output_data_dir = os.environ.get("SM_OUTPUT_DATA_DIR")
+    if output_data_dir:
+        with contextlib.suppress(OSError):
+            (Path(output_data_dir).parent / "failure").write_text(message[:1000])
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except SequenceDataError as bad_data:  # the data's fault: say what and where, no traceback
+        log.error("%s", bad_data)
+        write_failure_reason(f"bad training data: {bad_data}")
+        sys.exit(1)

@@ -134,3 +134,28 @@ def test_tensorboard_events_and_checkpoints_stay_in_the_job_folder(sagemaker_job
     assert [p.name for p in (job / "output" / "checkpoints").glob("checkpoint-*.pt")] == [
         "checkpoint-00000008.pt"
     ]
+
+
+def test_bad_data_fails_the_job_before_training_with_file_and_line_as_failure_reason(tmp_path):
+    channel = tmp_path / "input" / "data" / "train" / "readSet" / "rs9"
+    channel.mkdir(parents=True)
+    (channel / "good.fastq").write_bytes(b"@chr1:0-4\nACGT\n+\nIIII\n")
+    (channel / "bad.fastq").write_bytes(b"@chr2:0-4\nACGT\n+\nIIII\n@chr2:4-8\nAC*T\n+\nIIII\n")
+    env = {
+        **os.environ,
+        "SM_CHANNEL_TRAIN": str(tmp_path / "input" / "data" / "train"),
+        "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_OUTPUT_DATA_DIR": str(tmp_path / "output" / "data"),
+    }
+    (tmp_path / "output" / "data").mkdir(parents=True)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "training_job" / "train.py"), "--max_steps", "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "bad.fastq: line 6, column 3: b'*' is not a nucleotide" in result.stderr
+    assert "Traceback" not in result.stderr and "[train]" not in result.stdout
+    assert "bad.fastq: line 6" in (tmp_path / "output" / "failure").read_text()
