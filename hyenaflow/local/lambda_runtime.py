@@ -219,9 +219,7 @@ class LambdaRuntime:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        # A new stack gets cold starts: modules cache settings and clients (endpoint URL, table
-        # names) at import, and an earlier stack in this process may have imported them.
-        self._forget_function_modules()
+        self._containers.clear()  # a new stack gets cold starts
         for function in self.functions.values():
             code_dir = str(function.code_dir)
             if code_dir not in sys.path:
@@ -234,7 +232,7 @@ class LambdaRuntime:
         for handle in self._log_files.values():
             handle.close()
         self._log_files.clear()
-        self._forget_function_modules()
+        self._containers.clear()
 
     def _take_code_modules(self) -> dict[str, ModuleType]:
         """Remove and return every loaded module that lives under a function's code dir."""
@@ -249,21 +247,20 @@ class LambdaRuntime:
                 taken[name] = sys.modules.pop(name)
         return taken
 
-    def _forget_function_modules(self) -> None:
-        self._take_code_modules()
-        self._containers.clear()
-
     @contextmanager
     def _container(self, function: LambdaFunction) -> Iterator[None]:
         """The function's own module objects, as in its own Lambda container: functions share
-        `common/`, and its module-level caches (settings, the Powertools idempotency layer,
-        which configures itself once) must not leak from one function into another."""
-        self._take_code_modules()
+        `common/`, and its module-level caches (settings, clients, the Powertools idempotency
+        layer, which configures itself once) must not leak from one function into another, nor
+        into the rest of this process (tests that imported the same modules), nor into a later
+        stack. The process's own copies are put back after each invocation."""
+        outside = self._take_code_modules()
         sys.modules.update(self._containers.get(function.logical_id, {}))
         try:
             yield
         finally:
             self._containers[function.logical_id] = self._take_code_modules()
+            sys.modules.update(outside)
 
     def log_path(self, function: LambdaFunction) -> Path:
         return self.log_dir / f"{function.logical_id}.log"

@@ -7,7 +7,9 @@ handler is a real file under functions/ that records what it received.
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -91,7 +93,9 @@ Resources:
 """
 
 PROBE_HANDLER = """\
+import importlib
 import json
+import sys
 import os
 
 # Read once per container, as the project's settings objects are.
@@ -261,3 +265,26 @@ def test_shortened_schedule_clock_fires_the_template_schedule_repeatedly(tmp_pat
 
     assert {r["event"]["detail-type"] for r in records} == {"Scheduled Event"}
     assert {r["function_name"] for r in records} == {"hyenaflow-local-ProbeFunction"}
+
+
+def test_modules_the_process_imported_itself_stay_untouched(tmp_path: Path, monkeypatch) -> None:
+    # Given this process imported the handler module itself (as unit tests import functions/)
+    probe_out = _write_probe_project(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "functions"))
+    monkeypatch.setenv("STAGE_NAME", "imported-by-the-test")
+    own = importlib.import_module("probe.handler")
+    try:
+        config = StackConfig(
+            workdir=tmp_path / "local", template_path=tmp_path / "template.yaml", upload_training_code=False
+        )
+        with LocalStack(config) as stack:
+            _put_probe(stack, {"n": 1})
+            (record,) = _wait_for(lambda: _records(probe_out), what="probe invocation")
+            # the function got its own copy (cold start with its own environment) ...
+            assert record["stage_at_import"] == "local-test-us-east-1"
+            # ... while the process kept its module, also while the stack runs
+            assert sys.modules["probe.handler"] is own
+        assert sys.modules["probe.handler"] is own and own.STAGE_AT_IMPORT == "imported-by-the-test"
+    finally:
+        for name in ("probe.handler", "probe"):
+            sys.modules.pop(name, None)
