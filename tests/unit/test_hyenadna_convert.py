@@ -3,7 +3,7 @@ built from the reference fixture weights in the original training framework's ke
 
 from __future__ import annotations
 
-import subprocess
+import runpy
 import sys
 from pathlib import Path
 
@@ -14,7 +14,6 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna"
-TRAINING_JOB = Path(__file__).resolve().parents[2] / "training_job"
 
 
 def lightning_state_from_fixture(checkpoint_mixer: bool = False) -> dict[str, torch.Tensor]:
@@ -52,21 +51,15 @@ def test_converted_lightning_checkpoint_reproduces_the_reference_outputs(tmp_pat
     assert (tmp_path / "converted" / "tokenizer_config.json").exists()
 
 
-def test_converter_runs_as_a_module_and_reads_the_original_config(tmp_path):
+def test_converter_runs_as_a_module_and_reads_the_original_config(tmp_path, monkeypatch, capsys):
     ckpt = tmp_path / "weights.ckpt"
     torch.save({"state_dict": lightning_state_from_fixture()}, ckpt)
     original_config = tmp_path / "config.json"
     original_config.write_text('{"d_model": 128, "n_layer": 2, "layer": {"_name_": "hyena", "w": 10}}')
-    result = subprocess.run(
-        [sys.executable, "-m", "hyenadna.convert_lightning", str(ckpt), str(tmp_path / "out")]
-        + ["--config", str(original_config)],
-        cwd=TRAINING_JOB,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "wrote" in result.stdout
+    argv = [str(ckpt), str(tmp_path / "out"), "--config", str(original_config)]
+    monkeypatch.setattr(sys, "argv", ["convert_lightning", *argv])
+    runpy.run_module("hyenadna.convert_lightning", run_name="__main__")
+    assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "out" / "model.safetensors").exists()
 
 

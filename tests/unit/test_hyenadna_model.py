@@ -9,7 +9,7 @@ import pytest
 import torch
 from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, HyenaDNAForSequenceClassification, HyenaDNAModel
 from hyenadna.fft_conv import fft_causal_conv
-from hyenadna.short_conv import CausalDepthwiseConv1d
+from hyenadna.short_conv import CausalDepthwiseConv1d, causal_depthwise_conv
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
@@ -105,6 +105,16 @@ def test_fft_convolution_equals_direct_causal_convolution():
         # y[t] = sum_{s<=t} k[t-s] u[s] + D u[t]
         direct[:, t] = (k[: t + 1].flip(0) * u[:, : t + 1]).sum(1) + bias * u[:, t]
     assert torch.allclose(fft_causal_conv(u.float(), k.float(), bias.float()).double(), direct, atol=1e-4)
+
+
+def test_fft_convolution_and_short_filter_gradients_match_finite_differences():
+    generator = torch.Generator().manual_seed(7)
+    u = torch.randn(2, 17, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(17, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, generator=generator, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(fft_causal_conv, (u, k, bias))
+    weight = torch.randn(3, 1, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(causal_depthwise_conv, (u, weight, bias))
 
 
 def test_short_filter_equals_the_reference_causal_depthwise_conv1d():

@@ -7,11 +7,47 @@ one: O(L log L) instead of O(L^2). Tensors stay channel-last ([B, L, C], the lay
 projections around it) and the FFTs run along the sequence dimension, so no transposes are
 materialised. The FFTs run in float32 even under bf16 autocast (cuFFT has no bf16 path for
 general lengths, and the long sums need the precision).
+
+The backward is written out (as in the Hyena repository's FFTConvFuncv2) rather than left to
+autograd: the gradients are correlations with the same spectra, so it costs one rfft and one
+irfft of the signal size, and the filter gradient is summed over the batch in the frequency
+domain before its single small irfft. Autograd's generic rfft backward runs a full-length complex
+FFT instead and keeps more intermediates.
 """
 
 from __future__ import annotations
 
 import torch
+
+
+class _FFTCausalConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, k: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        length = u.shape[1]
+        n = 2 * length
+        compute = torch.promote_types(u.dtype, torch.float32)  # bf16/fp16 -> fp32; fp64 stays
+        u32, bias32 = u.to(compute), bias.to(compute)
+        k_f = torch.fft.rfft(k.to(compute), n=n, dim=0)  # [n/2 + 1, C], broadcast over the batch
+        u_f = torch.fft.rfft(u32, n=n, dim=1)  # [B, n/2 + 1, C]
+        y = torch.fft.irfft(u_f * k_f, n=n, dim=1)[:, :length]  # [B, L, C]
+        ctx.save_for_backward(u, bias, u_f, k_f)
+        ctx.dtypes = (u.dtype, k.dtype, bias.dtype)
+        return torch.addcmul(y, u32, bias32).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        u, bias, u_f, k_f = ctx.saved_tensors
+        u_dtype, k_dtype, bias_dtype = ctx.dtypes
+        length = u.shape[1]
+        n = 2 * length
+        g32 = grad_y.to(u_f.real.dtype)
+        g_f = torch.fft.rfft(g32, n=n, dim=1)  # [B, n/2 + 1, C]
+        # Correlations: du[s] = sum_t g[t] k[t - s], dk[j] = sum_{b,t} g[t] u[t - j].
+        grad_u = torch.fft.irfft(g_f * k_f.conj(), n=n, dim=1)[:, :length]
+        grad_u = torch.addcmul(grad_u, g32, bias.to(g32.dtype))
+        grad_k = torch.fft.irfft((g_f * u_f.conj()).sum(0), n=n, dim=0)[:length]  # [L, C]
+        grad_bias = (g32 * u.to(g32.dtype)).sum((0, 1))
+        return grad_u.to(u_dtype), grad_k.to(k_dtype), grad_bias.to(bias_dtype)
 
 
 def fft_causal_conv(u: torch.Tensor, k: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -20,9 +56,4 @@ def fft_causal_conv(u: torch.Tensor, k: torch.Tensor, bias: torch.Tensor) -> tor
     u: [B, L, C] signal; k: [L, C] filters (one per channel); bias: [C] skip weight D.
     Returns [B, L, C] in u's dtype.
     """
-    length = u.shape[1]
-    n = 2 * length
-    k_f = torch.fft.rfft(k.float(), n=n, dim=0)  # [n/2 + 1, C], once per call, broadcast over B
-    u_f = torch.fft.rfft(u.float(), n=n, dim=1)  # [B, n/2 + 1, C]
-    y = torch.fft.irfft(u_f * k_f, n=n, dim=1)[:, :length]  # [B, L, C]
-    return torch.addcmul(y, u.float(), bias.float()).to(u.dtype)
+    return _FFTCausalConv.apply(u, k, bias)
