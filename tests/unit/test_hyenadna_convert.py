@@ -58,6 +58,7 @@ def test_converter_runs_as_a_module_and_reads_the_original_config(tmp_path, monk
     original_config.write_text('{"d_model": 128, "n_layer": 2, "layer": {"_name_": "hyena", "w": 10}}')
     argv = [str(ckpt), str(tmp_path / "out"), "--config", str(original_config)]
     monkeypatch.setattr(sys, "argv", ["convert_lightning", *argv])
+    monkeypatch.delitem(sys.modules, "hyenadna.convert_lightning")  # run it fresh, as `python -m` does
     runpy.run_module("hyenadna.convert_lightning", run_name="__main__")
     assert "wrote" in capsys.readouterr().out
     assert (tmp_path / "out" / "model.safetensors").exists()
