@@ -10,7 +10,8 @@ Seed-style (the HyenaDNA reference data loader): for every window, slice the FAS
 a project dependency: `pip install pyfaidx==0.9.2.2` to run that side (it is skipped, and said so,
 when missing). pyfaidx cannot index CRLF files, so that side reads an LF copy of the same FASTA.
 
-Prints tokens/s of both and the speed-up; the window starts are the same for both paths.
+Prints tokens/s of both (best of 3 passes) and the speed-up. Both produce [batch, max_length]
+int64 tensors of random windows of the same genome.
 """
 
 from __future__ import annotations
@@ -32,19 +33,34 @@ sys.path.insert(0, str(REPO / "training_job"))
 from hyenadna import CharacterTokenizer  # noqa: E402
 from sequence_data import WindowCorpus, load_records  # noqa: E402
 
+REPEATS = 3  # best of three passes: the machine may be shared
+
+
+def best_tokens_per_s(one_pass) -> tuple[int, float]:  # noqa: ANN001
+    """(tokens of one pass, best tokens/s over REPEATS passes) of `one_pass() -> tokens`."""
+    best, tokens = 0.0, 0
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        tokens = one_pass()
+        best = max(best, tokens / (time.perf_counter() - started))
+    return tokens, round(best, 1)
+
 
 def our_loader(fasta: Path, max_length: int, windows: int, batch_size: int) -> dict:
     started = time.perf_counter()
     corpus = WindowCorpus(load_records(fasta), max_length, val_fraction=0.05)
     load_s = time.perf_counter() - started
-    started = time.perf_counter()
-    tokens = 0
-    for step in range(windows // batch_size):
-        rows = corpus.train_windows(step, batch_size, seed=0, rc_probability=0.5)
-        input_ids, labels = (torch.from_numpy(a) for a in corpus.gather(rows))
-        tokens += input_ids.numel()
-    elapsed = time.perf_counter() - started
-    return {"load_seconds": round(load_s, 4), "tokens": tokens, "tokens_per_s": tokens / elapsed}
+
+    def one_pass() -> int:
+        tokens = 0
+        for step in range(windows // batch_size):
+            rows = corpus.train_windows(step, batch_size, seed=0, rc_probability=0.5)
+            input_ids, labels = (torch.from_numpy(a) for a in corpus.gather(rows))
+            tokens += input_ids.numel()
+        return tokens
+
+    tokens, tokens_per_s = best_tokens_per_s(one_pass)
+    return {"load_seconds": round(load_s, 4), "tokens": tokens, "tokens_per_s": tokens_per_s}
 
 
 def seed_style_loader(fasta: Path, max_length: int, windows: int, batch_size: int) -> dict | None:
@@ -60,24 +76,26 @@ def seed_style_loader(fasta: Path, max_length: int, windows: int, batch_size: in
         length = len(genome[name])
         tokenizer = CharacterTokenizer(model_max_length=max_length + 2)
         starts = np.random.default_rng(0).integers(0, length - max_length, size=windows)
-        started = time.perf_counter()
-        tokens = 0
-        for i in range(0, windows - batch_size + 1, batch_size):
-            batch = []
-            for start in starts[i : i + batch_size]:
-                seq = str(genome[name][int(start) : int(start) + max_length])
-                ids = tokenizer(
-                    seq,
-                    add_special_tokens=False,
-                    padding="max_length",
-                    max_length=max_length,
-                    truncation=True,
-                )["input_ids"]
-                batch.append(torch.LongTensor(ids))
-            input_ids = torch.stack(batch)
-            tokens += input_ids.numel()
-        elapsed = time.perf_counter() - started
-    return {"tokens": tokens, "tokens_per_s": tokens / elapsed, "pyfaidx": pyfaidx.__version__}
+
+        def one_pass() -> int:
+            tokens = 0
+            for i in range(0, windows - batch_size + 1, batch_size):
+                batch = []
+                for start in starts[i : i + batch_size]:
+                    seq = str(genome[name][int(start) : int(start) + max_length])
+                    ids = tokenizer(
+                        seq,
+                        add_special_tokens=False,
+                        padding="max_length",
+                        max_length=max_length,
+                        truncation=True,
+                    )["input_ids"]
+                    batch.append(torch.LongTensor(ids))
+                tokens += torch.stack(batch).numel()
+            return tokens
+
+        tokens, tokens_per_s = best_tokens_per_s(one_pass)
+    return {"tokens": tokens, "tokens_per_s": tokens_per_s, "pyfaidx": pyfaidx.__version__}
 
 
 def main() -> None:
