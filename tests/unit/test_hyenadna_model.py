@@ -203,6 +203,25 @@ def test_training_step_reaches_every_parameter_and_lowers_the_loss():
     assert losses[-1] < losses[0]
 
 
+def test_activation_checkpointing_gives_the_same_loss_and_gradients():
+    torch.manual_seed(8)
+    plain = HyenaDNAForCausalLM(small_config())
+    checkpointed = HyenaDNAForCausalLM(small_config())
+    checkpointed.load_state_dict(plain.state_dict())
+    checkpointed.activation_checkpointing_enable()
+    ids = random_ids(2, 32)
+    losses = []
+    for model in (plain, checkpointed):
+        model.train()
+        loss = model(ids, labels=ids).loss
+        loss.backward()
+        losses.append(loss)
+    assert checkpointed.hyena.backbone.layers[0].gradient_checkpointing
+    assert torch.equal(losses[0], losses[1])
+    for (name, p), q in zip(plain.named_parameters(), checkpointed.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, atol=1e-6), name
+
+
 def test_auto_classes_load_a_saved_directory_without_remote_code(tmp_path):
     config = small_config(num_labels=3)
     HyenaDNAForSequenceClassification(config).save_pretrained(tmp_path)
