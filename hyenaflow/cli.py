@@ -196,7 +196,7 @@ def write_stack_state(stack: Any) -> Path:
 def _cmd_fire_schedule(args: argparse.Namespace) -> int:
     import boto3
 
-    from hyenaflow.local.events import EventRoute, scheduled_event
+    from hyenaflow.local.events import EventRoute, schedule_attributes, scheduled_event
 
     state_file = args.workdir / STACK_STATE_FILE
     if not state_file.exists():
@@ -234,7 +234,11 @@ def _cmd_fire_schedule(args: argparse.Namespace) -> int:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    sqs.send_message(QueueUrl=state["queue_urls"][logical_id], MessageBody=json.dumps(event))
+    sqs.send_message(
+        QueueUrl=state["queue_urls"][logical_id],
+        MessageBody=json.dumps(event),
+        MessageAttributes=schedule_attributes(route),
+    )
     print(f"fired {spec['name']} ({spec['schedule']}) -> {logical_id}")
     return 0
 

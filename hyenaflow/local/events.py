@@ -40,6 +40,8 @@ import yaml
 
 ACCOUNT_ID = "123456789012"
 INVOKE_QUEUE_PREFIX = "hyenaflow-local-invoke-"
+# Message attribute naming the schedule that sent an invoke-queue message (no pattern to check).
+SCHEDULE_ATTRIBUTE = "hyenaflow-schedule"
 
 # ---------------------------------------------------------------------------------------------
 # template.yaml: loading and intrinsic functions
@@ -433,8 +435,28 @@ class EventRouter:
             )
         route = schedules[0]
         event = scheduled_event(route, region)
-        self.sqs.send_message(QueueUrl=self.queue_urls[function_logical_id], MessageBody=json.dumps(event))
+        self.sqs.send_message(
+            QueueUrl=self.queue_urls[function_logical_id],
+            MessageBody=json.dumps(event),
+            MessageAttributes=schedule_attributes(route),
+        )
         return event
+
+    def template_matches(self, function_logical_id: str, event: Any) -> bool:
+        """Whether one of the function's template patterns matches `event`, by the project's own
+        reading of EventBridge's pattern language (hyenaflow.local.event_patterns). moto already
+        matched it; this second opinion keeps a pattern operator moto reads loosely from
+        delivering what AWS would not."""
+        from hyenaflow.local.event_patterns import matches
+
+        patterns = [
+            r.pattern for r in self.routes if r.function_logical_id == function_logical_id and r.pattern
+        ]
+        return isinstance(event, dict) and any(matches(pattern, event) for pattern in patterns)
+
+
+def schedule_attributes(route: EventRoute) -> dict[str, Any]:
+    return {SCHEDULE_ATTRIBUTE: {"DataType": "String", "StringValue": route.name}}
 
 
 def _rule_schedule(expression: str) -> str:

@@ -29,7 +29,7 @@ import time
 import traceback
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +39,7 @@ from typing import Any, TextIO
 
 from hyenaflow.local.events import (
     ACCOUNT_ID,
+    SCHEDULE_ATTRIBUTE,
     IntrinsicResolver,
     as_delivered_event,
     resource_enabled,
@@ -197,6 +198,7 @@ class LambdaRuntime:
         queue_urls: Mapping[str, str] | None = None,
         retry_delays_s: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S,
         on_invocation: Any = None,
+        accept: Callable[[str, Any, bool], bool] | None = None,
     ) -> None:
         self.functions = dict(functions)
         self.base_environment = dict(base_environment)
@@ -208,6 +210,9 @@ class LambdaRuntime:
         self.retry_delays_s = retry_delays_s
         self.on_invocation = on_invocation  # callback(function, event, result) for progress output
         self.retries: list[_PendingRetry] = []
+        # accept(function, event, scheduled): False drops a queued event (see EventRouter.template_matches).
+        self.accept = accept
+        self.dropped: list[tuple[str, Any]] = []
         self.invocations: list[tuple[str, Any, InvocationResult]] = []
         # Events whose retries ran out (sent to the on-failure destination / DLQ).
         self.exhausted: list[tuple[str, Any, InvocationResult]] = []
@@ -440,13 +445,17 @@ class LambdaRuntime:
             if not result.ok:
                 self._after_failure(pending, result)
         for logical_id, url in self.queue_urls.items():
-            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                "Messages", []
-            )
+            messages = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+            ).get("Messages", [])
             for message in messages:
                 # Taken: from here on the retries are the runtime's, as in Lambda's own queue.
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                 event = as_delivered_event(message["Body"], message["MessageId"])
+                scheduled = SCHEDULE_ATTRIBUTE in message.get("MessageAttributes", {})
+                if self.accept is not None and not self.accept(logical_id, event, scheduled):
+                    self.dropped.append((logical_id, event))
+                    continue
                 self.invoke_async(logical_id, event)
                 ran += 1
         return ran

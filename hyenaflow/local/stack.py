@@ -161,6 +161,9 @@ class LocalStack:
                 queue_urls=self.router.queue_urls,
                 retry_delays_s=self.config.retry_delays_s,
                 on_invocation=self.config.on_invocation,
+                accept=lambda function_id, event, scheduled: (
+                    scheduled or self.router.template_matches(function_id, event)
+                ),
             )
             self.runtime.start()
             if self.config.deliver:

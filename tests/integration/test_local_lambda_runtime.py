@@ -288,3 +288,26 @@ def test_modules_the_process_imported_itself_stay_untouched(tmp_path: Path, monk
     finally:
         for name in ("probe.handler", "probe"):
             sys.modules.pop(name, None)
+
+
+def test_queued_event_outside_the_template_pattern_is_dropped_not_invoked(probe_stack) -> None:
+    # Given an event in the function's invoke queue that its template pattern does not match
+    # (what a matcher more lenient than EventBridge's would let through)
+    stack, probe_out = probe_stack
+    stray = {
+        "version": "0",
+        "id": "stray",
+        "detail-type": "Probe",
+        "source": "hyenaflow.other",
+        "detail": {"n": 1},
+    }
+    stack.client("sqs").send_message(
+        QueueUrl=stack.router.queue_urls["ProbeFunction"], MessageBody=json.dumps(stray)
+    )
+    _put_probe(stack, {"n": 2})
+
+    # Then only the matching event runs the handler; the stray one is recorded as dropped
+    records = _wait_for(lambda: _records(probe_out), what="the matching event")
+    _wait_for(lambda: stack.runtime.dropped, what="the stray event to be dropped")
+    assert [r["event"]["detail"] for r in records] == [{"n": 2}]
+    assert [event["id"] for _, event in stack.runtime.dropped] == ["stray"]
