@@ -167,8 +167,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         job_dir, tensorboard_dir = Path(output_data_dir).parent, Path(output_data_dir) / "tensorboard"
     else:
         job_dir, tensorboard_dir = Path(args.model_dir), Path(args.model_dir) / "tensorboard"
-    args.checkpoint_dir = args.checkpoint_dir or str(job_dir / "checkpoints")
-    args.tensorboard_dir = args.tensorboard_dir or str(tensorboard_dir)
+    # SM_CHECKPOINT_DIR / SM_TENSORBOARD_DIR: set by the local stack's runner (not by SageMaker).
+    args.checkpoint_dir = (
+        args.checkpoint_dir or os.environ.get("SM_CHECKPOINT_DIR") or str(job_dir / "checkpoints")
+    )
+    args.tensorboard_dir = (
+        args.tensorboard_dir or os.environ.get("SM_TENSORBOARD_DIR") or str(tensorboard_dir)
+    )
     return args
 
 

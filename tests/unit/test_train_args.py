@@ -10,11 +10,20 @@ import train
 
 @pytest.fixture
 def no_sagemaker_env(monkeypatch):
-    for name in ("SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR", "SM_CHANNEL_TRAIN", "SM_CHANNEL_MODEL"):
+    for name in (
+        "SM_MODEL_DIR",
+        "SM_OUTPUT_DATA_DIR",
+        "SM_CHANNEL_TRAIN",
+        "SM_CHANNEL_MODEL",
+        "SM_CHECKPOINT_DIR",
+        "SM_TENSORBOARD_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
-def test_sagemaker_hyperparameters_with_underscores_parse_and_sagemaker_keys_are_ignored(monkeypatch):
+def test_sagemaker_hyperparameters_with_underscores_parse_and_sagemaker_keys_are_ignored(
+    monkeypatch, no_sagemaker_env
+):
     monkeypatch.setenv("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")
     monkeypatch.setenv("SM_MODEL_DIR", "/opt/ml/model")
     monkeypatch.setenv("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")
@@ -55,7 +64,9 @@ def test_unknown_hyperparameter_is_an_error_not_silently_ignored(no_sagemaker_en
         train.parse_args(["--data", "x.fa", "--max_stepz", "3"])
 
 
-def test_local_stack_job_keeps_checkpoints_and_tensorboard_in_its_own_folder(monkeypatch, tmp_path):
+def test_local_stack_job_keeps_checkpoints_and_tensorboard_in_its_own_folder(
+    monkeypatch, tmp_path, no_sagemaker_env
+):
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(tmp_path / "input" / "data" / "train"))
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
     monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(tmp_path / "output" / "data"))
