@@ -52,8 +52,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from hyenadna import encode_dna
 from numpy.lib.stride_tricks import sliding_window_view
+
+from hyenadna import encode_dna
 
 log = logging.getLogger(__name__)
 

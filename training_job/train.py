@@ -53,9 +53,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
 from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, config_for_size
 from sequence_data import IGNORE_INDEX, SequenceDataError, WindowCorpus, load_records
-from torch.nn.parallel import DistributedDataParallel
 from training_artifact import endpoint_code_dir, fetch_model_dir, write_model_artifact
 
 log = logging.getLogger("train")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from common.fastq_tiles import normalise_bases, records_to_fastq
 from hyenadna import encode_dna
 from ingest_fasta.fasta_stream import FastaToFastq

@@ -14,9 +14,10 @@ import boto3
 import numpy as np
 import pytest
 import torch
+from moto.server import ThreadedMotoServer
+
 from common.fastq_tiles import records_to_fastq
 from hyenadna import HyenaDNAForCausalLM, config_for_size, encode_dna
-from moto.server import ThreadedMotoServer
 from sequence_data import load_records
 from training_artifact import fetch_model_dir
 

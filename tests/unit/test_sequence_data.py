@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from hyenadna import encode_dna
 from sequence_data import (
     IGNORE_INDEX,
