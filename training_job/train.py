@@ -313,8 +313,9 @@ def main(argv: list[str] | None = None) -> dict:
     model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
     log.info(
-        "model: %s, %.2fM parameters, device %s, bf16 %s",
+        "model: d_model %d, %d layers, %.2fM parameters, device %s, bf16 %s",
         model.config.d_model,
+        model.config.n_layer,
         n_params / 1e6,
         device,
         use_bf16,
