@@ -8,6 +8,8 @@ Sources (`load_records`):
 - an `s3://bucket/prefix` (or a sequence store's access-point alias as the bucket): objects are
   streamed with boto3 line by line, never copied whole to disk;
 - a single FASTA/FASTQ file (plain or gzip, LF or CRLF).
+Every process of a distributed job reads the whole source (each needs every record to sample
+the same global batches).
 
 FASTQ files hold the tiles written by ingest (`functions/common/fastq_tiles.py`): reads named
 `<record_id>:<start>-<end>` (0-based, half-open). Tiles of one record may be spread over many
@@ -17,7 +19,8 @@ e.g. the same file imported twice) is dropped and counted. A record whose last t
 cannot be detected from the names alone.
 
 Sequence is uppercased, IUPAC ambiguity codes become N and whitespace is dropped (as ingest
-does); anything else is an error naming file, line and column. Empty files and truncated gzip streams are errors too.
+does); anything else is an error naming file, line and column. Empty files and truncated gzip
+streams are errors too; FASTA records without sequence are skipped and counted in the log.
 
 Validation split (deterministic, works for one small genome as well as for many records):
 each record of n bases holds out one contiguous block of `floor(n * val_fraction)` bases. The
@@ -27,15 +30,16 @@ windows are drawn from the two pieces either side of the block and never cross i
 validation windows tile the block from its start in steps of `max_length` (the last one may be
 shorter and is padded).
 
-Windows: training batch `step` is drawn from a numpy Philox generator keyed by (seed, step), so the
-data position is just the step number: a resumed job, or a job on another number of processes,
+Windows: training batch `step` is drawn from a numpy Philox generator keyed by (seed, step), so
+the data position is just the step number: a resumed job, or a job on another number of processes,
 sees exactly the same global batches. A window start is uniform over all valid starts of all
 training pieces (a piece shorter than `max_length` gives one padded window). With
 `rc_probability` > 0, a window is reverse-complemented with that probability. Pad positions
 carry label -100.
 
 Tokens: each record is tokenised once with `hyenadna.encode_dna` (numpy lookup table) and
-stored as uint8 in one buffer (1 byte per base); a batch is one fancy-indexing gather.
+stored as uint8 in one buffer (1 byte per base: the whole data set is held in memory, ~3 GB for
+a human genome); a batch is one strided gather from that buffer.
 """
 
 from __future__ import annotations
