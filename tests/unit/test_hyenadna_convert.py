@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hyenadna.convert_lightning import convert
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
+
+from hyenadna.convert_lightning import convert
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna"
 

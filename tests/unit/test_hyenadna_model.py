@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hyenadna
 import pytest
 import torch
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
+
+import hyenadna
 from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, HyenaDNAForSequenceClassification, HyenaDNAModel
 from hyenadna.fft_conv import fft_causal_conv
 from hyenadna.short_conv import CausalDepthwiseConv1d, causal_depthwise_conv
-from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna"
 REFERENCE_DIR = FIXTURES / "tiny_reference"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hyenadna
 import numpy as np
-from hyenadna import CharacterTokenizer, encode_dna, first_invalid_dna_position
 from transformers import AutoTokenizer
+
+import hyenadna
+from hyenadna import CharacterTokenizer, encode_dna, first_invalid_dna_position
 
 REFERENCE_IDS = {"[CLS]": 0, "[SEP]": 1, "[BOS]": 2, "[MASK]": 3, "[PAD]": 4, "[RESERVED]": 5, "[UNK]": 6}
 

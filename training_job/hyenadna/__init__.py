@@ -6,8 +6,9 @@ load our own and LongSafari `*-seqlen-hf` directories without `trust_remote_code
 
 Files, one concept each: `configuration_hyenadna` (config, family sizes), `implicit_filter`
 (positional embedding, Sin MLP, exponential modulation), `fft_conv` (causal FFT convolution),
-`hyena_operator`, `block`, `modeling_hyenadna` (backbone and heads), `tokenization_hyenadna`
-(vocabulary, `encode_dna`), `convert_lightning` (original `weights.ckpt` -> this format).
+`short_conv` (short causal depthwise convolution), `hyena_operator`, `block`,
+`modeling_hyenadna` (backbone and heads), `tokenization_hyenadna` (vocabulary, `encode_dna`),
+`convert_lightning` (original `weights.ckpt` -> this format).
 """
 
 from transformers import (

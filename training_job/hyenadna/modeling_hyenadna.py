@@ -119,7 +119,9 @@ class HyenaDNAPreTrainedModel(PreTrainedModel):
             init.ones_(module.weight)
             init.zeros_(module.bias)
         elif isinstance(module, CausalDepthwiseConv1d):
-            module.reset_parameters()  # torch's Conv1d default, as the reference
+            bound = 1 / module.kernel_size**0.5  # torch's Conv1d default, as the reference
+            init.uniform_(module.weight, -bound, bound)
+            init.uniform_(module.bias, -bound, bound)
         elif isinstance(module, Sin):
             init.constant_(module.freq, self.config.activation_freq)
         elif isinstance(module, PositionalEmbedding):
