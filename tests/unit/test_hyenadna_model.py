@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+)
 
 import hyenadna
 from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, HyenaDNAForSequenceClassification, HyenaDNAModel
@@ -53,6 +61,33 @@ def test_base_model_loads_causal_lm_checkpoint_and_matches_reference(reference_i
         hidden = model(reference_io["input_ids"]).last_hidden_state
     assert isinstance(model, HyenaDNAModel)
     assert (hidden - reference_io["last_hidden_state"]).abs().max() <= 1e-4
+
+
+def test_longsafari_directory_with_remote_code_auto_map_loads_our_classes(tmp_path, reference_io):
+    # Official `-seqlen-hf` directories point auto_map at their own modeling code; no remote code
+    # is fetched or trusted here: the registered local classes serve model_type "hyenadna".
+    shutil.copytree(REFERENCE_DIR, tmp_path, dirs_exist_ok=True)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["auto_map"] = {
+        "AutoConfig": "configuration_hyena.HyenaConfig",
+        "AutoModelForCausalLM": "modeling_hyena.HyenaDNAForCausalLM",
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    tokenizer_config = {
+        "auto_map": {"AutoTokenizer": ["tokenization_hyena.CharacterTokenizer", None]},
+        "characters": ["A", "C", "G", "T", "N"],
+        "model_max_length": 1026,
+        "padding_side": "left",
+        "tokenizer_class": "CharacterTokenizer",
+    }
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    model = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    with torch.no_grad():
+        logits = model(reference_io["input_ids"][:, :100]).logits
+    assert isinstance(tokenizer, hyenadna.CharacterTokenizer)
+    assert tokenizer("ACGT")["input_ids"] == [7, 8, 9, 10, 1]
+    assert (logits - reference_io["logits"][:, :100]).abs().max() <= 1e-4
 
 
 def test_state_dict_keys_and_values_are_exactly_those_of_the_longsafari_file(reference_model):
