@@ -61,11 +61,13 @@ deploy: build venv ## sam deploy --guided, then upload the training code bundle
 	$(SAM_VENV)/bin/sam deploy --guided
 	$(VENV)/bin/hyenaflow upload-training-code
 
-bench: venv ## run the CPU benchmarks (see docs/benchmarks.md)
+bench: venv ## run the CPU benchmarks (figures and commands: docs/benchmarks.md)
 	$(PY) bench/bench_model.py
+	$(PY) bench/bench_train_step.py --sizes tiny
 	$(PY) bench/bench_loader.py
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_endpoint.py
+	$(PY) bench/bench_lambda_cold_import.py
 
 pr: lint test build ## everything CI runs
 

@@ -11,7 +11,7 @@ model costs), then starts `endpoint/serve.py` as a subprocess (as the local stac
    `--duration` seconds -> requests/s and the latency percentiles under that load (the server
    runs one model call at a time, so this shows queueing, not parallel speed-up);
 3. batching: one request carrying `--batch` such sequences -> bases scored per second.
-Prints a Markdown table (the form docs/bench/endpoint.md records).
+Prints a Markdown table (the form docs/benchmarks.md records).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ LAMBDA_PHAGE = REPO_ROOT / "data" / "lambda_phage_NC_001416.fa"
 PHIX174 = REPO_ROOT / "data" / "phix174_NC_001422.fa"
 # Per job about 123k tokens of CPU training (60 steps x 8 windows x 256 bases): about a minute
 # on 2 free cores (~2k tokens/s), enough to take lambda phage from perplexity ~12 to ~3.85
-# (uniform: 4.0); more steps barely move it (docs/bench/demo.md).
+# (uniform: 4.0); more steps barely move it (docs/benchmarks.md, "Demo and e2e").
 DEMO_TRAIN_STEPS = 60
 DEMO_ENVIRONMENT = {
     # The follow-up model learns a different genome; a wide gate lets the demo show the update.

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
@@ -185,6 +186,18 @@ class _PendingRetry:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _module_locations(module: object) -> list[str]:
+    """Where a loaded module lives, read from its import spec. Not from `__file__`/`__path__`:
+    some modules answer any attribute through `__getattr__` (torch._classes returns a
+    namespace object for `__path__`), which broke a scan of sys.modules."""
+    spec = getattr(module, "__spec__", None)
+    if not isinstance(spec, ModuleSpec):
+        return []
+    locations = [spec.origin] if isinstance(spec.origin, str) else []
+    locations += [str(path) for path in (spec.submodule_search_locations or [])]
+    return locations
+
+
 class LambdaRuntime:
     """Invokes template functions in-process; `deliver_pending()` drains their invoke queues."""
 
@@ -244,11 +257,7 @@ class LambdaRuntime:
         prefixes = tuple({str(function.code_dir) + os.sep for function in self.functions.values()})
         taken: dict[str, ModuleType] = {}
         for name, module in list(sys.modules.items()):
-            locations = [
-                getattr(module, "__file__", None) or "",
-                *list(getattr(module, "__path__", []) or []),
-            ]
-            if any(str(location).startswith(prefixes) for location in locations):
+            if any(location.startswith(prefixes) for location in _module_locations(module)):
                 taken[name] = sys.modules.pop(name)
         return taken
 
