@@ -107,8 +107,9 @@ def percentiles(latencies: list[float]) -> tuple[float, float, float]:
 def in_process_latencies(model_dir: Path, body: bytes, count: int, torch_threads: int | None) -> list[float]:
     """The same request through the handler functions with no HTTP: what the model itself costs."""
     sys.path[:0] = [str(REPO / "endpoint"), str(REPO / "training_job")]
-    import inference
     import torch
+
+    import inference
 
     if torch_threads:
         torch.set_num_threads(torch_threads)

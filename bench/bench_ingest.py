@@ -156,10 +156,10 @@ def measure_moto(fasta: Path, gzip_level: int, endpoint: str) -> dict[str, Any]:
     )
     import boto3
     from boto3.s3.transfer import TransferConfig
+
     from common.aws_clients import client
     from ingest_fasta.ingest import UploadedObject, ingest_uploaded_fasta
     from ingest_fasta.settings import IngestSettings
-
     from tests.support.lambda_env import FakeOmicsImports
 
     s3 = client("s3")

@@ -31,10 +31,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import hyenadna
 import numpy as np
 import torch
 from torch.nn import functional as F
+
+import hyenadna
 
 # sagemaker-inference-toolkit (in the SageMaker PyTorch serving container) answers a
 # BaseInferenceToolkitError with its own status_code and any other exception with 500; subclassing

@@ -18,9 +18,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-import hyenadna
 import torch
 import transformers
+
+import hyenadna
 from dna_tasks import (
     JSON_CONTENT_TYPE,
     NUCLEOTIDE_IDS,

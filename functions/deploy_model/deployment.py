@@ -11,12 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
+
 from common.errors import is_already_exists, is_not_found
 from common.pipeline_state import TRAINING_JOB, Claim, PipelineState
-from start_training.training import TrainingDeps, start_pending_follow_up
-
 from deploy_model.quality_gate import GateDecision, final_metric, quality_gate
 from deploy_model.settings import DeploySettings
+from start_training.training import TrainingDeps, start_pending_follow_up
 
 logger = Logger(child=True)
 

@@ -9,8 +9,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from common.idempotency import idempotency_config, persistence_layer
 
+from common.idempotency import idempotency_config, persistence_layer
 from deploy_model.deployment import TERMINAL, handle_training_job_end
 from deploy_model.models import TrainingJobEnd, TrainingJobStateEvent
 from deploy_model.wiring import deploy_deps

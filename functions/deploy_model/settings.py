@@ -5,9 +5,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Literal
 
+from pydantic import BaseModel, Field, field_validator
+
 from common.names import SAGEMAKER_NAME_PATTERN
 from common.settings import load_settings
-from pydantic import BaseModel, Field, field_validator
 
 
 class DeploySettings(BaseModel):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from common import aws_clients, notify
 from common.pipeline_state import PipelineState
-from start_training.wiring import training_deps
-
 from deploy_model.deployment import DeployDeps
 from deploy_model.settings import deploy_settings
+from start_training.wiring import training_deps
 
 
 def deploy_deps() -> DeployDeps:

@@ -10,10 +10,10 @@ from aws_lambda_powertools.utilities.idempotency import idempotent
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from common.aws_clients import client
 from common.idempotency import idempotency_config, persistence_layer
 from common.notify import send_alert
-
 from ingest_fasta.ingest import UploadedObject, ingest_uploaded_fasta
 from ingest_fasta.settings import load_ingest_settings
 

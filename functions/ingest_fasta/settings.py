@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from common.settings import load_settings
 from pydantic import BaseModel, Field
+
+from common.settings import load_settings
 
 GIB = 1024**3
 

@@ -11,9 +11,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from common.aws_clients import client
 from common.notify import send_alert
-
 from poll_genbank.eutils import EutilsClient, EutilsError
 from poll_genbank.models import PollTrigger
 from poll_genbank.poller import GenbankState, PollConfig, poll_genbank

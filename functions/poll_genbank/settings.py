@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from common.settings import load_settings
 from pydantic import BaseModel, Field
 
+from common.settings import load_settings
 from poll_genbank.eutils import DEFAULT_BASE_URL
 
 

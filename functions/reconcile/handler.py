@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from deploy_model.wiring import deploy_deps
 
+from deploy_model.wiring import deploy_deps
 from reconcile.reconciler import reconcile
 from reconcile.settings import reconcile_settings
 

@@ -12,9 +12,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
+
 from common.errors import is_not_found
 from common.pipeline_state import IMPORT_JOB, RUNNING, TRAINING_JOB
 from deploy_model.deployment import DeployDeps, handle_training_job_end, sync_serving_with_endpoint
+from reconcile.settings import ReconcileSettings
 from start_training.training import (
     IMPORT_FAILED,
     IMPORT_SUCCEEDED,
@@ -24,8 +26,6 @@ from start_training.training import (
     omics_call,
     start_pending_follow_up,
 )
-
-from reconcile.settings import ReconcileSettings
 
 logger = Logger(child=True)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 
-from common.settings import load_settings
 from pydantic import BaseModel, Field
+
+from common.settings import load_settings
 
 
 class ReconcileSettings(BaseModel):

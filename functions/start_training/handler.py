@@ -9,8 +9,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from common.idempotency import idempotency_config, persistence_layer
 
+from common.idempotency import idempotency_config, persistence_layer
 from start_training.models import ImportJobStatus, OmicsImportJobEvent
 from start_training.settings import training_settings
 from start_training.training import handle_import_status

@@ -6,8 +6,9 @@ import json
 from functools import cache
 from typing import Literal
 
-from common.settings import load_settings
 from pydantic import BaseModel, Field, field_validator, model_validator
+
+from common.settings import load_settings
 
 
 class TrainingSettings(BaseModel):

@@ -16,10 +16,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
+
 from common.errors import is_already_exists, is_not_found
 from common.names import sagemaker_name
 from common.pipeline_state import ACTIVATING, ACTIVATION_JOB, IDLE, IMPORT_JOB, RUNNING, Claim, PipelineState
-
 from start_training.metric_definitions import METRIC_DEFINITIONS
 from start_training.settings import TrainingSettings
 

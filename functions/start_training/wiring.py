@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from common import aws_clients, notify
 from common.pipeline_state import PipelineState
-
 from start_training.settings import training_settings
 from start_training.training import TrainingDeps
 

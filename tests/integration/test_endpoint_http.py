@@ -21,11 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hyenadna
 import pytest
-import serve
 import torch
 
+import hyenadna
+import serve
 from hyenaflow.client import EndpointRequestError, invoke
 
 REPO = Path(__file__).resolve().parents[2]

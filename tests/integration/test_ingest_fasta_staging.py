@@ -7,11 +7,11 @@ import random
 from collections.abc import Iterator
 
 import pytest
+
 from common.aws_clients import client
 from ingest_fasta.ingest import UploadedObject, ingest_uploaded_fasta
 from ingest_fasta.settings import IngestSettings
 from ingest_fasta.staging import StagedFastqUpload, TooManySources
-
 from tests.support.lambda_env import (
     SEQUENCE_STORE_ID,
     FakeOmicsImports,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from deploy_model.deployment import deployment_config
 from deploy_model.quality_gate import final_metric, quality_gate
 from deploy_model.settings import DeploySettings

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from ingest_fasta.ingest import UploadedObject, fasta_stem, import_client_token
 from ingest_fasta.settings import IngestSettings
-from pydantic import ValidationError
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+
 from common.fastq_tiles import parse_tile_name
 from ingest_fasta.fasta_stream import (
     INFLATE_PIECE_BYTES,

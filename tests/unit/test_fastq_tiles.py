@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from common.fastq_tiles import (
     INVALID_BYTE,
     QUALITY_CHAR,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from poll_genbank.eutils import EutilsClient, RateLimiter
 from poll_genbank.poller import accession_of
 

@@ -6,10 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
-import hyenadna
-import inference
 import pytest
 import torch
+
+import hyenadna
+import inference
 from dna_tasks import EndpointSettings, parse_request, run_task
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna" / "tiny_reference"

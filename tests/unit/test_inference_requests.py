@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import inference
 import pytest
 import torch
+
+import inference
 from dna_tasks import (
     EmbedRequest,
     EndpointSettings,

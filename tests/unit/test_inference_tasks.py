@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import hyenadna
-import inference
 import numpy as np
 import pytest
 import torch
-from dna_tasks import EndpointSettings, parse_request, run_task
 from safetensors.torch import load_file
+
+import hyenadna
+import inference
+from dna_tasks import EndpointSettings, parse_request, run_task
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna"
 REFERENCE_DIR = FIXTURES / "tiny_reference"

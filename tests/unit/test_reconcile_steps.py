@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from common.pipeline_state import Slot
 from reconcile import reconciler
 from reconcile.settings import ReconcileSettings

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from start_training.metric_definitions import EVAL_PERPLEXITY, METRIC_DEFINITIONS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from common.names import SAGEMAKER_NAME_PATTERN, sagemaker_name
 from start_training.metric_definitions import METRIC_DEFINITIONS
 from start_training.settings import TrainingSettings

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from common.pipeline_state import ACTIVATING, IDLE, IMPORT_JOB, RUNNING, TRAINING_JOB, Claim, PipelineState
 from moto import mock_aws
+
+from common.pipeline_state import ACTIVATING, IDLE, IMPORT_JOB, RUNNING, TRAINING_JOB, Claim, PipelineState
 
 
 @pytest.fixture
