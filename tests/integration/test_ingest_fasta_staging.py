@@ -16,8 +16,8 @@ from tests.support.lambda_env import (
     SEQUENCE_STORE_ID,
     FakeOmicsImports,
     MotoStack,
-    fresh_lambda_module,
     moto_stack,
+    reset_lambda_clients,
 )
 
 MIB = 1024 * 1024
@@ -26,7 +26,7 @@ MIB = 1024 * 1024
 @pytest.fixture(scope="module")
 def stack() -> Iterator[MotoStack]:
     with moto_stack() as running:
-        fresh_lambda_module("common.aws_clients")
+        reset_lambda_clients()
         yield running
 
 

@@ -134,13 +134,20 @@ def moto_stack(bucket: str = "hyenaflow-data-111122223333") -> Iterator[MotoStac
         server.stop()
 
 
-def fresh_lambda_module(module: str) -> Any:
-    """(Re)import a handler module so it reads the current environment, with fresh cached clients."""
+def reset_lambda_clients() -> None:
+    """Drop the cached boto3 clients and idempotency layer, so the next use reads the current
+    environment (a new moto server). Cleared in place, never by reloading `common.*`: modules
+    that did `from common.aws_clients import client` would keep the old cached function."""
     from common import aws_clients, idempotency
 
     aws_clients.client.cache_clear()
     aws_clients.resource.cache_clear()
     idempotency.persistence_layer.cache_clear()
+
+
+def fresh_lambda_module(module: str) -> Any:
+    """(Re)import a handler module so it reads the current environment, with fresh cached clients."""
+    reset_lambda_clients()
     if module in sys.modules:
         return importlib.reload(sys.modules[module])
     return importlib.import_module(module)
