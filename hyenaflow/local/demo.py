@@ -28,18 +28,18 @@ from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig, local_envi
 
 LAMBDA_PHAGE = REPO_ROOT / "data" / "lambda_phage_NC_001416.fa"
 PHIX174 = REPO_ROOT / "data" / "phix174_NC_001422.fa"
-# Per job about 123k tokens of CPU training (60 steps x 8 windows x 256 bases): about a minute
-# on 2 free cores (~2k tokens/s), enough to take lambda phage from perplexity ~12 to ~3.85
-# (uniform: 4.0); more steps barely move it (docs/benchmarks.md, "Demo and e2e").
-DEMO_TRAIN_STEPS = 60
+# Per job 1.2M tokens of CPU training (150 steps x 8 windows x 1024 bases, train.py's defaults):
+# about 70-90 s on 2 free cores (~15-20k tokens/s), which takes lambda phage from perplexity ~12
+# to ~3.75 (uniform: 4.0); see docs/benchmarks.md, "Training job" and "Demo and e2e".
+DEMO_TRAIN_STEPS = 150
 DEMO_ENVIRONMENT = {
     # The follow-up model learns a different genome; a wide gate lets the demo show the update.
     "QUALITY_GATE_MARGIN": "1.0",
-    "MAX_LENGTH": "256",
+    "MAX_LENGTH": "1024",
     "BATCH_SIZE": "8",
     "LEARNING_RATE": "0.003",  # train.py's CPU default; the template's 6e-4 suits long GPU runs
     "TRAINING_EXTRA_HYPERPARAMETERS": json.dumps(
-        {"eval_interval": "20", "log_interval": "10", "eval_windows": "16", "warmup_steps": "10"}
+        {"eval_interval": "25", "log_interval": "10", "warmup_steps": "20"}
     ),
 }
 DEMO_QUERY_BASES = 200  # the endpoint is asked about the first bases of the lambda genome (left cos end)
