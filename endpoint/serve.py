@@ -113,6 +113,9 @@ class EndpointServer(ThreadingHTTPServer):
 class InvocationsRequestHandler(BaseHTTPRequestHandler):
     server: EndpointServer
     protocol_version = "HTTP/1.1"  # keep-alive, as SageMaker's front end uses
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms per request on keep-alive connections).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         if self.path != "/ping":
