@@ -11,7 +11,6 @@ import io
 import json
 import math
 import tarfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 from hyenaflow.client import invoke
 from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig, local_environment_overrides
+from tests.support import polling
 
 pytestmark = pytest.mark.slow
 
@@ -37,13 +37,7 @@ FLOW_DEADLINE_S = 480.0
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = FLOW_DEADLINE_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+    return polling.wait_for(condition, what, timeout_s, interval_s=0.5)
 
 
 @pytest.fixture

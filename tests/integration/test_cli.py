@@ -8,25 +8,19 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
 
 from hyenaflow.cli import main, write_stack_state
 from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig
+from tests.support import polling
 
 TINY_MODEL = REPO_ROOT / "tests" / "fixtures" / "hyenadna" / "tiny_reference"
 
 
 def wait_for(condition, what: str, timeout_s: float = 120.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+    return polling.wait_for(condition, what, timeout_s)
 
 
 def test_package_training_code_writes_a_bundle_with_the_entry_point(tmp_path: Path, capsys) -> None:

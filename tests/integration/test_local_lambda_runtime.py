@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hyenaflow.local.stack import LocalStack, StackConfig
+from tests.support import polling
 
 PROBE_TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"
@@ -153,13 +153,7 @@ def _records(probe_out: Path) -> list[dict[str, Any]]:
 
 
 def _wait_for(condition, timeout_s: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+    return polling.wait_for(condition, what, timeout_s, interval_s=0.05)
 
 
 def _put_probe(stack: LocalStack, detail: dict[str, Any]) -> None:
