@@ -27,6 +27,7 @@ import torch
 import hyenadna
 import serve
 from hyenaflow.client import EndpointRequestError, invoke
+from tests.support.tolerances import summed_log_likelihood_atol
 
 REPO = Path(__file__).resolve().parents[2]
 SERVE = REPO / "endpoint" / "serve.py"
@@ -154,8 +155,12 @@ def test_score_over_http_batch_equals_single_calls(server, phix):
         _, single = post(server.url, {"task": "score", "sequences": [sequence], "per_base": True})
         alone = single["results"][0]
         assert together["scored_bases"] == len(sequence) - 1
-        assert together["log_likelihood"] == pytest.approx(alone["log_likelihood"], abs=1e-5)
-        assert together["perplexity"] == pytest.approx(alone["perplexity"], rel=1e-6)
+        atol = summed_log_likelihood_atol(len(sequence) - 1)
+        assert together["log_likelihood"] == pytest.approx(alone["log_likelihood"], abs=atol)
+        # perplexity = exp(-ll / n): an error of atol in ll is a relative error of atol / n in it
+        assert together["perplexity"] == pytest.approx(
+            alone["perplexity"], rel=2 * atol / (len(sequence) - 1)
+        )
         assert len(together["per_base_log_likelihood"]) == len(sequence)
 
 

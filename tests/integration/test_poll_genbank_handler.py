@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import poll_genbank.eutils as eutils_client
 from tests.integration.eutils_server import EutilsServer, FakeEutils, GenbankRecord
 from tests.support.lambda_env import (
     EVENTS,
@@ -181,11 +182,25 @@ def test_api_key_from_ssm_is_sent_and_allows_ten_requests_per_second(stack, euti
         genbank_record(str(3000 + n), f"OQ3000{n:02d}.1", date(2026, 11, 12)) for n in range(8)
     ]
 
+    limiters: list[eutils_client.RateLimiter] = []
+
+    class RecordedRateLimiter(eutils_client.RateLimiter):
+        def __init__(self, per_second: float, **kwargs: Any) -> None:
+            super().__init__(per_second, **kwargs)
+            limiters.append(self)
+
+    # The rate is read off the limiter the handler built, not off the wall clock: a loaded
+    # machine may run slower than 10/s, never faster.
+    monkeypatch.setattr(eutils_client, "RateLimiter", RecordedRateLimiter)
+
     run_poll("2026-11-12T06:00:00Z")
 
     assert {r.params.get("api_key") for r in eutils.fake.requests} == {"0123456789abcdef"}
+    assert [limiter.interval for limiter in limiters] == [pytest.approx(0.1)]
     starts = [r.at for r in eutils.fake.requests]
-    assert starts[-1] - starts[0] < 1.25  # at 3/s these 5 requests would need >= 1.33 s
+    assert len(starts) == 5
+    for earlier, later in zip(starts, starts[1:], strict=False):
+        assert later - earlier >= 0.1 - 0.02
 
 
 def test_cap_per_run_leaves_the_window_open_for_the_next_run(stack, eutils, poll_env, monkeypatch):
