@@ -1,4 +1,14 @@
-"""HyenaDNA models in Hugging Face form: backbone, causal LM and sequence classifier.
+"""HyenaDNA (Nguyen et al. 2023, arXiv 2306.15794) in Hugging Face form: one file, top to bottom.
+
+    positional embedding -> implicit filter      h(t) = Window(t) * FFN(PositionalEmbedding(t))
+    short causal conv                            kernel 3, depthwise, on the input projections
+    Hyena operator                               gates x short conv x long implicit FFT conv
+    block                                        pre-norm residual Hyena mixer + pre-norm MLP
+    backbone                                     embeddings -> blocks -> final LayerNorm
+    heads                                        HyenaDNAModel, ForCausalLM, ForSequenceClassification
+
+The causal FFT convolution itself is hand-written (custom backward) and kept apart in
+`fft_conv.py`, as mamba keeps its scan.
 
 State-dict keys are those of the LongSafari `*-seqlen-hf` checkpoints
 (`hyena.backbone.embeddings.word_embeddings.weight`, `hyena.backbone.layers.N.mixer...`,
@@ -13,28 +23,322 @@ computes exactly what the reference computes.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutputWithNoAttention,
     CausalLMOutput,
     SequenceClassifierOutput,
 )
 
-from .block import HyenaBlock
 from .configuration_hyenadna import HyenaDNAConfig
-from .implicit_filter import (
-    ExponentialModulation,
-    HyenaFilter,
-    PositionalEmbedding,
-    Sin,
-    complex_exponential_embedding,
-    modulation_deltas,
-)
-from .short_conv import CausalDepthwiseConv1d
+from .fft_conv import fft_causal_conv
+
+# ---------------------------------------------------------------------------------------------
+# Implicit long filter (paper section 3.1)
+#
+# A filter of length L is not stored: it is computed from positions by a small MLP,
+#     h(t) = Window(t) * FFN(PositionalEmbedding(t))
+# with PositionalEmbedding = [t, cos(-f w t), sin(-f w t)] (complex exponentials), FFN a
+# Linear/Sin stack and Window an exponential decay per channel. The whole [L, channels] filter
+# bank comes out of one batched MLP pass per layer per forward. Module and attribute names
+# reproduce the LongSafari checkpoint keys (`filter_fn.pos_emb.z`, `filter_fn.implicit_filter.1.freq`,
+# `filter_fn.modulation.deltas`, ...).
+# ---------------------------------------------------------------------------------------------
+
+
+def complex_exponential_embedding(seq_len: int, emb_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z [1, seq_len, emb_dim], t [1, seq_len, 1]) as the reference builds them.
+
+    z = [t, Re exp(-i f w), Im exp(-i f w)] with t in [0, 1], w = 2 pi k / seq_len and
+    (emb_dim - 1) // 2 bands f from 1e-4 to bands - 1.
+    """
+    bands = (emb_dim - 1) // 2
+    t = torch.linspace(0, 1, seq_len)[None, :, None]
+    w = 2 * math.pi * torch.linspace(0, seq_len - 1, seq_len)[None, :, None] / seq_len
+    f = torch.linspace(1e-4, bands - 1, bands)[None, None]
+    return torch.cat([t, torch.cos(-f * w), torch.sin(-f * w)], dim=-1), t
+
+
+class PositionalEmbedding(nn.Module):
+    """Complex-exponential positional embedding fed to the filter MLP.
+
+    `z` is a parameter (the original trains it with a tiny learning rate), `t` a buffer; both are
+    stored in checkpoints and loaded from them.
+    """
+
+    def __init__(self, emb_dim: int, seq_len: int) -> None:
+        super().__init__()
+        z, t = complex_exponential_embedding(seq_len, emb_dim)
+        self.z = nn.Parameter(z)  # [1, max_seq_len, emb_dim]
+        self.register_buffer("t", t)  # [1, max_seq_len, 1]
+
+    def forward(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.z[:, :length], self.t[:, :length]
+
+
+class Sin(nn.Module):
+    """Periodic activation sin(freq * x), one frequency per MLP unit."""
+
+    def __init__(self, width: int, freq: float, trainable: bool) -> None:
+        super().__init__()
+        initial = freq * torch.ones(1, width)
+        if trainable:
+            self.freq = nn.Parameter(initial)
+        else:
+            self.register_buffer("freq", initial)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.freq * x)
+
+
+class ImplicitFilterMLP(nn.Module):
+    """FFN of the implicit filter: Linear, Sin, (Linear, Sin) * num_inner_mlps, Linear (no bias).
+
+    The reference reuses ONE Sin module at every Sin position, so checkpoints hold its frequency
+    once, at index 1. Children are registered under the reference's `nn.Sequential` indices
+    (0, 1, 2, 4, 6 for two inner layers) and the Sin at 1 is applied at every Sin position, which
+    gives exactly the checkpoint's keys with no duplicated (tied) tensors to reconcile on load.
+    """
+
+    def __init__(self, emb_dim: int, width: int, channels: int, num_inner_mlps: int, sin: Sin) -> None:
+        super().__init__()
+        self.add_module("0", nn.Linear(emb_dim, width))
+        self.add_module("1", sin)
+        self.inner_indices = [str(2 + 2 * i) for i in range(num_inner_mlps)]
+        for index in self.inner_indices:
+            self.add_module(index, nn.Linear(width, width))
+        self.output_index = str(2 + 2 * num_inner_mlps)
+        self.add_module(self.output_index, nn.Linear(width, channels, bias=False))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        # z: [1, L, emb_dim] -> [1, L, channels]
+        sin = self._modules["1"]
+        h = sin(self._modules["0"](z))
+        for index in self.inner_indices:
+            h = sin(self._modules[index](h))
+        return self._modules[self.output_index](h)
+
+
+def modulation_deltas(
+    channels: int, fast_decay_pct: float = 0.3, slow_decay_pct: float = 1.5, target: float = 1e-2
+):
+    """Decay rates [1, 1, channels], spread so channel filters decay to `target` over 30%..150% of L."""
+    max_decay = math.log(target) / fast_decay_pct
+    min_decay = math.log(target) / slow_decay_pct
+    return torch.linspace(min_decay, max_decay, channels)[None, None]
+
+
+class ExponentialModulation(nn.Module):
+    """Window applied to the MLP output: h * (exp(-t |delta_c|) + shift), one decay per channel."""
+
+    def __init__(self, channels: int, shift: float = 0.05) -> None:
+        super().__init__()
+        self.shift = shift
+        self.register_buffer("deltas", modulation_deltas(channels))  # [1, 1, channels]
+
+    def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        # t: [1, L, 1], h: [1, L, channels]
+        return h * (torch.exp(-t * self.deltas.abs()) + self.shift)
+
+
+class HyenaFilter(nn.Module):
+    """Implicit long filter bank for all channels of all recurrence steps, plus its bias `D`.
+
+    `channels` = d_model * (hyena_order - 1): one filter per channel per long convolution.
+    """
+
+    def __init__(self, config: HyenaDNAConfig) -> None:
+        super().__init__()
+        channels = config.d_model * (config.hyena_order - 1)
+        # D of y = h * u + D u; the reference initialises it with randn.
+        self.bias = nn.Parameter(torch.randn(channels))
+        self.pos_emb = PositionalEmbedding(config.emb_dim, config.max_seq_len)
+        sin = Sin(config.filter_order, config.activation_freq, trainable=config.train_freq)
+        self.implicit_filter = ImplicitFilterMLP(
+            config.emb_dim, config.filter_order, channels, config.num_inner_mlps, sin
+        )
+        self.modulation = ExponentialModulation(channels)
+
+    def forward(self, length: int) -> torch.Tensor:
+        """The filters for sequences of `length` tokens: [length, channels]."""
+        z, t = self.pos_emb(length)  # [1, L, emb_dim], [1, L, 1]
+        h = self.implicit_filter(z)  # [1, L, channels]
+        return self.modulation(t, h)[0]  # [L, channels]
+
+
+# ---------------------------------------------------------------------------------------------
+# Short causal depthwise convolution (kernel 3 in HyenaDNA), channel-last
+#
+# Written as K shifted multiply-adds instead of `nn.Conv1d(groups=channels)`: on CPU the
+# depthwise Conv1d backward is the slowest op of the whole training step (over half of a Hyena
+# operator's time at L=8192), while the shifted form is plain elementwise work on [B, L, C] and
+# needs no transposes. Forward and backward accumulate in place into one output each (no padded
+# copies). Parameters keep Conv1d's shapes and names (`weight` [C, 1, K], `bias` [C]) so
+# checkpoints load unchanged.
+# ---------------------------------------------------------------------------------------------
+
+
+class _ShiftedDepthwiseConv(torch.autograd.Function):
+    """y[:, t] = bias + sum_s taps[K-1-s] * x[:, t-s] (s = 0..K-1, zeros before the sequence)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        # x: [B, L, C], taps: [K, C], bias: [C]
+        kernel, length = taps.shape[0], x.shape[1]
+        y = torch.addcmul(bias.to(x.dtype), x, taps[-1].to(x.dtype))
+        for shift in range(1, min(kernel, length)):
+            y[:, shift:].addcmul_(x[:, :-shift], taps[-1 - shift].to(x.dtype))
+        ctx.save_for_backward(x, taps)
+        ctx.bias_dtype = bias.dtype
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, taps = ctx.saved_tensors
+        kernel, length = taps.shape[0], x.shape[1]
+        grad_y = grad_y.contiguous()
+        grad_x = grad_y * taps[-1].to(grad_y.dtype)
+        accumulate = torch.promote_types(taps.dtype, torch.float32)  # weight grads summed in >= fp32
+        grad_taps = torch.zeros_like(taps, dtype=accumulate)
+        grad_taps[-1] = (grad_y * x).sum((0, 1), dtype=accumulate)
+        for shift in range(1, min(kernel, length)):
+            grad_x[:, :-shift].addcmul_(grad_y[:, shift:], taps[-1 - shift].to(grad_y.dtype))
+            grad_taps[-1 - shift] = (grad_y[:, shift:] * x[:, :-shift]).sum((0, 1), dtype=accumulate)
+        grad_bias = grad_y.sum((0, 1), dtype=accumulate)
+        return grad_x, grad_taps.to(taps.dtype), grad_bias.to(ctx.bias_dtype)
+
+
+def causal_depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x [B, L, C], Conv1d-shaped weight [C, 1, K] and bias [C] -> [B, L, C] (see the class below)."""
+    # taps [K, C]: tap K-1 multiplies x[t], tap K-1-s multiplies x[t-s]
+    return _ShiftedDepthwiseConv.apply(x, weight[:, 0, :].t(), bias)
+
+
+class CausalDepthwiseConv1d(nn.Module):
+    """y[:, t, c] = bias[c] + sum_j weight[c, 0, j] * x[:, t - (K - 1) + j, c], zeros before t=0.
+
+    Equal to `nn.Conv1d(C, C, K, groups=C, padding=K - 1)` applied to [B, C, L] and cut to the first
+    L outputs (the reference's short filter).
+    """
+
+    def __init__(self, channels: int, kernel_size: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.weight = nn.Parameter(torch.empty(channels, 1, kernel_size))
+        self.bias = nn.Parameter(torch.empty(channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # nn.Conv1d's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = kernel_size.
+        bound = 1 / math.sqrt(self.kernel_size)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return causal_depthwise_conv(x, self.weight, self.bias)  # [B, L, C] -> [B, L, C]
+
+
+# ---------------------------------------------------------------------------------------------
+# Hyena operator: the attention-free token mixer of each block
+#
+# For order N (HyenaDNA uses N = 2):
+#     x_0 .. x_{N-1}, v = ShortConv(Linear(u))            (N + 1 projections, depthwise causal conv)
+#     for i = N-1 .. 1:  v = LongConv_i(v * x_i)          (implicit filters, FFT convolution)
+#     y = Linear(v * x_0)
+# Data-controlled gating (the products) and long implicit convolutions replace attention, at
+# O(L log L) cost. Everything is causal: output t depends on inputs <= t only.
+# ---------------------------------------------------------------------------------------------
+
+
+class HyenaOperator(nn.Module):
+    """Hyena mixer (Poli et al. 2023, arXiv 2302.10866), with the reference's parameter names."""
+
+    def __init__(self, config: HyenaDNAConfig) -> None:
+        super().__init__()
+        self.d_model = config.d_model
+        self.order = config.hyena_order
+        inner_width = config.d_model * (config.hyena_order + 1)
+        self.in_proj = nn.Linear(config.d_model, inner_width)
+        self.out_proj = nn.Linear(config.d_model, config.d_model)
+        self.short_filter = CausalDepthwiseConv1d(inner_width, config.short_filter_order)
+        self.filter_fn = HyenaFilter(config)
+        self.dropout = nn.Dropout(config.hyena_dropout)
+
+    def forward(self, u: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """u: [B, L, d_model] -> [B, L, d_model]; activations stay channel-last throughout.
+
+        keep: optional [B, L, 1] float mask, 0 at padding positions. Zeroing the inputs of both
+        convolutions there makes the outputs at real tokens independent of the padding, exactly
+        as if the sequence had not been padded (a causal conv sees zeros before the sequence).
+        """
+        length = u.shape[1]
+        z = self.in_proj(u)  # [B, L, (N+1) D]
+        if keep is not None:
+            z = z * keep
+        z = self.short_filter(z)  # [B, L, (N+1) D]
+        *gates, v = z.split(self.d_model, dim=-1)  # N gates x_i and v, each [B, L, D]
+
+        # All channels' filters in one pass: [L, (N-1) D] -> [L, N-1, D]
+        k = self.filter_fn(length).view(length, self.order - 1, self.d_model)
+        bias = self.filter_fn.bias.view(self.order - 1, self.d_model)
+        for o, x_i in enumerate(reversed(gates[1:])):
+            v = self.dropout(v * x_i)
+            if keep is not None:
+                v = v * keep
+            v = fft_causal_conv(v, k[:, o], bias[o])
+        return self.out_proj(v * gates[0])  # [B, L, D]
+
+
+# ---------------------------------------------------------------------------------------------
+# Block: pre-norm residual Hyena mixer followed by a pre-norm residual MLP
+#
+#     x = x + HyenaOperator(LayerNorm(x))
+#     x = x + MLP(LayerNorm(x))
+#
+# (The reference writes it as "dropout-add-norm" with the residual carried separately; in eval
+# mode, and with its zero residual dropout in training, that is the same function.)
+# ---------------------------------------------------------------------------------------------
+
+
+class Mlp(nn.Module):
+    """fc1 -> GELU (tanh approximation, as the reference) -> fc2."""
+
+    def __init__(self, config: HyenaDNAConfig) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(config.d_model, config.d_inner)
+        self.fc2 = nn.Linear(config.d_inner, config.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+class HyenaBlock(GradientCheckpointingLayer):
+    """norm1 -> mixer -> add, norm2 -> mlp -> add (key names as in LongSafari checkpoints)."""
+
+    def __init__(self, config: HyenaDNAConfig) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.mixer = HyenaOperator(config)
+        self.norm2 = nn.LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.mlp = Mlp(config)
+
+    def forward(self, hidden_states: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        # hidden_states: [B, L, d_model]
+        hidden_states = hidden_states + self.mixer(self.norm1(hidden_states), keep)
+        return hidden_states + self.mlp(self.norm2(hidden_states))
+
+
+# ---------------------------------------------------------------------------------------------
+# Backbone
+# ---------------------------------------------------------------------------------------------
 
 
 class HyenaEmbeddings(nn.Module):
@@ -94,6 +398,11 @@ def padding_keep_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -
     return attention_mask[:, :, None].to(dtype)
 
 
+# ---------------------------------------------------------------------------------------------
+# Pretrained-model base (init, optimizer groups) and the heads
+# ---------------------------------------------------------------------------------------------
+
+
 class HyenaDNAPreTrainedModel(PreTrainedModel):
     """Weight init and HF plumbing shared by the HyenaDNA heads."""
 
@@ -137,6 +446,41 @@ class HyenaDNAPreTrainedModel(PreTrainedModel):
             scaled_std = std / (2 * self.config.n_layer) ** 0.5
             init.normal_(module.mixer.out_proj.weight, mean=0.0, std=scaled_std)
             init.normal_(module.mlp.fc2.weight, mean=0.0, std=scaled_std)
+
+    def optimizer_param_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """Two optimizer groups: `weight_decay` on weight matrices and embeddings, none on the rest.
+
+        nanoGPT's rule (decay parameters of two or more dimensions, not biases or LayerNorm
+        weights), plus HyenaDNA's: the implicit filters (positional embedding, Sin MLP and its
+        frequencies, bias D) get no decay, as in the reference's `_optim` groups. Each group keeps
+        `parameters()` order, so a resumed optimizer state lines up; tied weights appear once and
+        frozen ones not at all.
+        """
+        filters = {
+            id(param)
+            for module in self.modules()
+            if isinstance(module, HyenaFilter)
+            for param in module.parameters()
+        }
+        decay, no_decay = [], []
+        for param in self.parameters():
+            if param.requires_grad:
+                (decay if param.dim() >= 2 and id(param) not in filters else no_decay).append(param)
+        return [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+
+    def configure_optimizers(
+        self, weight_decay: float, learning_rate: float, betas: tuple[float, float], device_type: str
+    ) -> torch.optim.AdamW:
+        """AdamW over `optimizer_param_groups`, with the fused kernel on CUDA (as nanoGPT's)."""
+        return torch.optim.AdamW(
+            self.optimizer_param_groups(weight_decay),
+            lr=learning_rate,
+            betas=betas,
+            fused=device_type == "cuda",
+        )
 
 
 class HyenaDNAModel(HyenaDNAPreTrainedModel):

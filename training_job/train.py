@@ -186,20 +186,6 @@ def lr_factor(step: int, warmup_steps: int, max_steps: int, min_lr_ratio: float)
     return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def build_optimizer(model: torch.nn.Module, args: argparse.Namespace, fused: bool) -> torch.optim.AdamW:
-    # nanoGPT's rule (decay matrices and embeddings, not biases/norms), plus HyenaDNA's: the implicit
-    # filter (positional embedding, Sin MLP) gets no weight decay, as in the reference `_optim` groups.
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (decay if param.dim() >= 2 and "filter_fn" not in name else no_decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": args.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.beta1, args.beta2), fused=fused)
-
-
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     found = [
         (int(m.group(1)), p) for p in checkpoint_dir.glob("checkpoint-*.pt") if (m := _CKPT.match(p.name))
@@ -320,7 +306,10 @@ def main(argv: list[str] | None = None) -> dict:
         device,
         use_bf16,
     )
-    optimizer = build_optimizer(model, args, fused=device.type == "cuda")
+    # The model knows which of its parameters take weight decay (HyenaDNAPreTrainedModel).
+    optimizer = model.configure_optimizers(
+        args.weight_decay, args.learning_rate, (args.beta1, args.beta2), device.type
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, args.warmup_steps, args.max_steps, args.min_lr_ratio)
     )

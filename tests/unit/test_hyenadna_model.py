@@ -20,7 +20,7 @@ from transformers import (
 import hyenadna
 from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, HyenaDNAForSequenceClassification, HyenaDNAModel
 from hyenadna.fft_conv import fft_causal_conv
-from hyenadna.short_conv import CausalDepthwiseConv1d, causal_depthwise_conv
+from hyenadna.modeling_hyenadna import CausalDepthwiseConv1d, causal_depthwise_conv
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna"
 REFERENCE_DIR = FIXTURES / "tiny_reference"
@@ -313,3 +313,59 @@ def test_reference_config_fields_survive_a_config_round_trip(tmp_path):
     ):
         assert saved[field] == config.to_dict()[field]
     assert saved["model_type"] == "hyenadna"
+
+
+def groups_train_py_built(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """The rule training_job/train.py hard-coded before the model owned its optimizer groups."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (decay if param.dim() >= 2 and "filter_fn" not in name else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def same_groups(groups: list[dict], expected: list[dict]) -> bool:
+    def identities(gs: list[dict]) -> list[tuple[float, list[int]]]:
+        return [(g["weight_decay"], [id(p) for p in g["params"]]) for g in gs]
+
+    return identities(groups) == identities(expected)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: HyenaDNAForCausalLM(hyenadna.config_for_size("tiny", max_seq_len=64)),  # tied head
+        lambda: AutoModelForCausalLM.from_pretrained(REFERENCE_DIR),  # LongSafari: untied head
+        lambda: HyenaDNAForCausalLM(small_config(hyena_order=3, num_inner_mlps=1)),
+        lambda: HyenaDNAForCausalLM(small_config(train_freq=False)),  # Sin frequency is a buffer
+        lambda: HyenaDNAForSequenceClassification(small_config(num_labels=2)),
+        lambda: HyenaDNAModel(small_config()),
+    ],
+    ids=["tiny-tied", "reference-untied", "order-3", "fixed-freq", "classifier", "backbone"],
+)
+def test_optimizer_groups_are_those_train_py_built(build):
+    model = build()
+    assert same_groups(model.optimizer_param_groups(0.1), groups_train_py_built(model, 0.1))
+    model.get_input_embeddings().weight.requires_grad_(False)  # frozen parameters are left out
+    assert same_groups(model.optimizer_param_groups(0.1), groups_train_py_built(model, 0.1))
+
+
+def test_implicit_filters_biases_and_norms_take_no_weight_decay():
+    model = HyenaDNAForCausalLM(small_config())
+    decay, no_decay = model.optimizer_param_groups(0.1)
+    names = {id(p): name for name, p in model.named_parameters()}
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(".filter_fn." not in names[id(p)] and p.dim() >= 2 for p in decay["params"])
+    assert {names[id(p)] for p in no_decay["params"] if p.dim() >= 2} == {
+        name for name, p in model.named_parameters() if ".filter_fn." in name and p.dim() >= 2
+    }
+
+
+def test_configure_optimizers_gives_adamw_over_the_model_groups():
+    model = HyenaDNAForCausalLM(small_config())
+    optimizer = model.configure_optimizers(0.1, 3e-3, (0.9, 0.95), device_type="cpu")
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert same_groups(optimizer.param_groups, model.optimizer_param_groups(0.1))
+    assert all(
+        g["lr"] == 3e-3 and g["betas"] == (0.9, 0.95) and not g["fused"] for g in optimizer.param_groups
+    )
