@@ -63,8 +63,8 @@ class InvalidRequestError(_ToolkitError):
         return self.message
 
 
-# Token id of each base, from the model package's own table (A=7 C=8 G=9 T=10 N=11).
-NUCLEOTIDE_IDS: dict[str, int] = dict(zip("ACGTN", hyenadna.encode_dna("ACGTN").tolist(), strict=True))
+# Token id of each base, from the model package's alphabet (A=7 C=8 G=9 T=10 N=11).
+NUCLEOTIDE_IDS: dict[str, int] = hyenadna.NUCLEOTIDE_IDS
 TASKS = ("embed", "score", "variant_effect", "generate")
 JSON_CONTENT_TYPE = "application/json"
 _BUCKET_BASES = (64, 96)  # buckets are these times powers of two: 64, 96, 128, 192, 256, 384, ...

@@ -4,11 +4,15 @@ Importing `hyenadna` registers the config, models and tokenizer with the Auto cl
 `AutoModelForCausalLM.from_pretrained(directory)` and `AutoTokenizer.from_pretrained(directory)`
 load our own and LongSafari `*-seqlen-hf` directories without `trust_remote_code`.
 
-Files, one concept each: `configuration_hyenadna` (config, family sizes), `implicit_filter`
-(positional embedding, Sin MLP, exponential modulation), `fft_conv` (causal FFT convolution),
-`short_conv` (short causal depthwise convolution), `hyena_operator`, `block`,
-`modeling_hyenadna` (backbone and heads), `tokenization_hyenadna` (vocabulary, `encode_dna`),
-`convert_lightning` (original `weights.ckpt` -> this format).
+The package stands alone (torch, transformers, safetensors, numpy and the standard library):
+copy this folder next to any script, as the training bundle and the model artifact's `code/` do.
+
+Files: `configuration_hyenadna` (config, family sizes), `modeling_hyenadna` (the whole forward
+pass, top to bottom: implicit filter, short conv, Hyena operator, block, backbone, heads, and the
+optimizer groups), `fft_conv` (the causal FFT convolution with its hand-written backward),
+`alphabet` (bases, IUPAC codes and token ids; standard library only, shared with the Lambdas),
+`tokenization_hyenadna` (`CharacterTokenizer`, `encode_dna`), `convert_lightning` (original
+`weights.ckpt` -> this format).
 """
 
 from transformers import (
@@ -19,6 +23,8 @@ from transformers import (
     AutoTokenizer,
 )
 
+from . import alphabet
+from .alphabet import N_ID, NUCLEOTIDE_IDS, PAD_ID, SEP_ID, SPECIAL_TOKEN_IDS, UNK_ID
 from .configuration_hyenadna import MODEL_SIZES, HyenaDNAConfig, config_for_size
 from .modeling_hyenadna import (
     HyenaDNAForCausalLM,
@@ -26,16 +32,7 @@ from .modeling_hyenadna import (
     HyenaDNAModel,
     HyenaDNAPreTrainedModel,
 )
-from .tokenization_hyenadna import (
-    N_ID,
-    PAD_ID,
-    SEP_ID,
-    SPECIAL_TOKEN_IDS,
-    UNK_ID,
-    CharacterTokenizer,
-    encode_dna,
-    first_invalid_dna_position,
-)
+from .tokenization_hyenadna import CharacterTokenizer, encode_dna, first_invalid_dna_position
 
 AutoConfig.register(HyenaDNAConfig.model_type, HyenaDNAConfig, exist_ok=True)
 AutoModel.register(HyenaDNAConfig, HyenaDNAModel, exist_ok=True)
@@ -45,6 +42,7 @@ AutoTokenizer.register(HyenaDNAConfig, tokenizer_class=CharacterTokenizer, exist
 
 __all__ = [
     "MODEL_SIZES",
+    "NUCLEOTIDE_IDS",
     "N_ID",
     "PAD_ID",
     "SEP_ID",
@@ -56,6 +54,7 @@ __all__ = [
     "HyenaDNAForSequenceClassification",
     "HyenaDNAModel",
     "HyenaDNAPreTrainedModel",
+    "alphabet",
     "config_for_size",
     "encode_dna",
     "first_invalid_dna_position",

@@ -1,10 +1,7 @@
 """Character tokenizer for HyenaDNA: one token per nucleotide.
 
-Vocabulary (the reference CharacterTokenizer's ids):
-
-    [CLS]=0 [SEP]=1 [BOS]=2 [MASK]=3 [PAD]=4 [RESERVED]=5 [UNK]=6  A=7 C=8 G=9 T=10 N=11
-
-Character mapping, shared by the fast path `encode_dna` and the HF `CharacterTokenizer`:
+Vocabulary and character mapping are `hyenadna.alphabet`'s (the one definition), shared by the
+fast path `encode_dna` and the HF `CharacterTokenizer`:
 
     A C G T N       -> 7 8 9 10 11, in either case (soft-masked lowercase repeats are ordinary bases)
     R Y S W K M B D H V (IUPAC ambiguity codes, either case) -> N (11)
@@ -28,42 +25,19 @@ from typing import Any
 import numpy as np
 from transformers import AddedToken, PreTrainedTokenizer
 
-SPECIAL_TOKEN_IDS: dict[str, int] = {
-    "[CLS]": 0,
-    "[SEP]": 1,
-    "[BOS]": 2,
-    "[MASK]": 3,
-    "[PAD]": 4,
-    "[RESERVED]": 5,
-    "[UNK]": 6,
-}
-NUCLEOTIDES = "ACGTN"
-NUCLEOTIDE_IDS: dict[str, int] = {base: 7 + i for i, base in enumerate(NUCLEOTIDES)}
-PAD_ID = SPECIAL_TOKEN_IDS["[PAD]"]
-SEP_ID = SPECIAL_TOKEN_IDS["[SEP]"]
-UNK_ID = SPECIAL_TOKEN_IDS["[UNK]"]
-N_ID = NUCLEOTIDE_IDS["N"]
-IUPAC_AMBIGUITY_CODES = "RYSWKMBDHV"
+from . import alphabet
+from .alphabet import NUCLEOTIDES, SPECIAL_TOKEN_IDS, UNK_ID
 
 
-def _build_tables() -> tuple[np.ndarray, np.ndarray]:
-    token_ids = np.full(256, UNK_ID, dtype=np.int64)
-    valid = np.zeros(256, dtype=bool)
-    for base, token_id in NUCLEOTIDE_IDS.items():
-        for char in (base, base.lower()):
-            token_ids[ord(char)] = token_id
-            valid[ord(char)] = True
-    for code in IUPAC_AMBIGUITY_CODES:
-        for char in (code, code.lower()):
-            token_ids[ord(char)] = N_ID
-            valid[ord(char)] = True
-    token_ids.flags.writeable = False
-    valid.flags.writeable = False
-    return token_ids, valid
+def _read_only(table: np.ndarray) -> np.ndarray:
+    table.flags.writeable = False
+    return table
 
 
-# byte value -> token id, and byte value -> "is an IUPAC DNA character"
-BYTE_TO_TOKEN_ID, IS_IUPAC_DNA_BYTE = _build_tables()
+# The alphabet's byte tables as numpy lookup tables: byte value -> token id (int64), and byte
+# value -> "is an IUPAC DNA character" (whitespace is not: a sequence string has none).
+BYTE_TO_TOKEN_ID = _read_only(np.frombuffer(alphabet.BYTE_TO_TOKEN_ID, dtype=np.uint8).astype(np.int64))
+IS_IUPAC_DNA_BYTE = _read_only(np.frombuffer(alphabet.NORMALIZE_TABLE, dtype=np.uint8) != alphabet.INVALID)
 
 
 def _as_bytes(seq: bytes | bytearray | memoryview | str) -> np.ndarray:
@@ -106,7 +80,12 @@ class CharacterTokenizer(PreTrainedTokenizer):
         **kwargs: Any,
     ) -> None:
         self.characters = list(characters)
-        self._vocab_str_to_int = {**SPECIAL_TOKEN_IDS, **{ch: i + 7 for i, ch in enumerate(self.characters)}}
+        # Characters take the ids after the special tokens (A=7 .. N=11 for the default ones).
+        first_id = len(SPECIAL_TOKEN_IDS)
+        self._vocab_str_to_int = {
+            **SPECIAL_TOKEN_IDS,
+            **{ch: first_id + i for i, ch in enumerate(self.characters)},
+        }
         self._vocab_int_to_str = {v: k for k, v in self._vocab_str_to_int.items()}
         for name, token in (
             ("bos_token", "[BOS]"),

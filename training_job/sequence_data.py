@@ -18,8 +18,9 @@ names the record and the files/lines involved; an exact duplicate tile (same spa
 e.g. the same file imported twice) is dropped and counted. A record whose last tile is missing
 cannot be detected from the names alone.
 
-Sequence is uppercased, IUPAC ambiguity codes become N and whitespace is dropped (as ingest
-does); anything else is an error naming file, line and column. Empty files and truncated gzip
+Sequence is uppercased, IUPAC ambiguity codes become N and whitespace is dropped
+(`hyenadna.alphabet`, the table ingest uses too); anything else is an error naming file, line and
+column. Empty files and truncated gzip
 streams are errors too; FASTA records without sequence are skipped and counted in the log.
 
 Validation split (deterministic, works for one small genome as well as for many records):
@@ -59,14 +60,16 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from hyenadna import encode_dna
+from hyenadna.alphabet import INVALID_BYTE, NUCLEOTIDE_IDS, PAD_ID, first_invalid_position, normalize_bases
 
 log = logging.getLogger(__name__)
 
 SEQUENCE_SUFFIXES = (".fa", ".fasta", ".fna", ".fq", ".fastq")
-PAD_ID = 4  # [PAD] of the HyenaDNA CharacterTokenizer
 IGNORE_INDEX = -100
-# Token ids A=7 C=8 G=9 T=10 N=11; reverse complement swaps A<->T and C<->G.
-_COMPLEMENT_TOKEN = bytes.maketrans(bytes([7, 8, 9, 10]), bytes([10, 9, 8, 7]))  # for bytes.translate
+# Reverse complement swaps the token ids of A<->T and C<->G (N stays N), for bytes.translate.
+_COMPLEMENT_TOKEN = bytes.maketrans(
+    bytes(NUCLEOTIDE_IDS[base] for base in "ACGT"), bytes(NUCLEOTIDE_IDS[base] for base in "TGCA")
+)
 _ENCODE_CHUNK = 1 << 24  # bases per encode_dna call: bounds the int64 temporary to 128 MB
 
 
@@ -77,18 +80,6 @@ def _complement(tokens: np.ndarray) -> np.ndarray:
 
 class SequenceDataError(ValueError):
     """Input data that cannot be trained on; the message names the file/record and line."""
-
-
-# Uppercase, IUPAC ambiguity codes -> N, anything else -> '?' (checked with one `in` test).
-_IUPAC = b"ACGTNRYKMSWBDHV"
-_TO_ACGTN = bytearray(b"?" * 256)
-for _code in _IUPAC:
-    _target = _code if _code in b"ACGTN" else ord("N")
-    _TO_ACGTN[_code] = _target
-    _TO_ACGTN[ord(chr(_code).lower())] = _target
-_TO_ACGTN = bytes(_TO_ACGTN)
-_WHITESPACE = b" \t\r\n\v\f"  # dropped inside sequence lines, as ingest does
-_ALLOWED = frozenset(_IUPAC + _IUPAC.lower() + _WHITESPACE)
 
 
 @dataclass(frozen=True)
@@ -109,11 +100,11 @@ class Tile:
     location: str  # "file:line" of the read header, for error messages
 
 
-def normalize_bases(line: bytes, source: str, line_number: int) -> bytes:
+def normalized_line(line: bytes, source: str, line_number: int) -> bytes:
     """Uppercase ACGTN bases of one sequence line; a non-nucleotide is an error naming file:line:column."""
-    bases = line.translate(_TO_ACGTN, _WHITESPACE)
-    if b"?" in bases:
-        column = next(i for i, byte in enumerate(line) if byte not in _ALLOWED)  # error path only
+    bases = normalize_bases(line)
+    if INVALID_BYTE in bases:
+        column = first_invalid_position(line)  # error path only
         raise SequenceDataError(
             f"{source}: line {line_number}, column {column + 1}: {line[column : column + 1]!r} is not a "
             "nucleotide (IUPAC DNA expected: A, C, G, T, N or an ambiguity code); fix or remove the file"
@@ -187,7 +178,7 @@ def read_fasta(stream: BinaryIO, source: str) -> Iterator[tuple[str, bytes]]:
             raise SequenceDataError(
                 f"{source}: line {number}: sequence before the first '>' header; expected FASTA"
             )
-        parts.append(normalize_bases(line, source, number))
+        parts.append(normalized_line(line, source, number))
     if record_id is not None:
         yield record_id, b"".join(parts)
 
@@ -224,7 +215,7 @@ def read_fastq_tiles(stream: BinaryIO, source: str) -> Iterator[Tile]:
                 f"{source}: line {number}: read {read_name!r} spans {end - start} bases but holds "
                 f"{len(sequence)}"
             )
-        yield Tile(record_id, start, end, normalize_bases(sequence, source, number + 1), f"{source}:{number}")
+        yield Tile(record_id, start, end, normalized_line(sequence, source, number + 1), f"{source}:{number}")
 
 
 def _parse_tile_name(read_name: str, source: str, line_number: int) -> tuple[str, int, int]:
