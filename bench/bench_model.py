@@ -28,9 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training_job"))
-
-import hyenadna  # noqa: E402
+import hyenadna
 
 
 def load_reference(path: Path) -> types.ModuleType:

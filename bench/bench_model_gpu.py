@@ -29,7 +29,6 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training_job"))
 
 from bench_model import ReferenceLM, load_reference  # noqa: E402
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "training_job"))
+sys.path.insert(0, str(REPO / "training_job"))  # sequence_data, as train.py imports it
 
 from hyenadna import HyenaDNAForCausalLM, config_for_size  # noqa: E402
 from sequence_data import WindowCorpus, load_records  # noqa: E402

@@ -15,7 +15,7 @@
 
 As in the container, when the model directory has `code/inference.py` (a packaged artifact),
 that handler (and the `hyenadna` copy next to it) serves; otherwise this checkout's
-endpoint/inference.py and training_job/hyenadna do.
+endpoint/inference.py and the installed `hyenadna` (the repository's, `pip install -e .`) do.
 
 The server is the standard library's ThreadingHTTPServer: the local stack and tests need no web
 framework, one thread per connection keeps /ping answering while a request runs, and the model
@@ -57,8 +57,7 @@ def import_handler(model_dir: Path) -> ModuleType:
     if (code_dir / "inference.py").is_file():
         sys.path.insert(0, str(code_dir))  # as the container puts /opt/ml/model/code first
     else:
-        endpoint_dir = Path(__file__).resolve().parent
-        sys.path[:0] = [str(endpoint_dir), str(endpoint_dir.parent / "training_job")]
+        sys.path.insert(0, str(Path(__file__).resolve().parent))  # this checkout's inference.py
     return importlib.import_module("inference")
 
 

@@ -2,8 +2,11 @@
 
 Layout, as SageMaker's `sagemaker_submit_directory` expects (entry point at the root):
 
-    train.py, sequence_data.py, training_artifact.py, plots.py, requirements.txt, hyenadna/
+    train.py, sequence_data.py, training_artifact.py, plots.py, requirements.txt   (training_job/)
+    hyenadna/                                              the model package (repository root)
     endpoint/inference.py (+ the other endpoint modules)   copied into the model's code/ at the end
+
+SageMaker puts the extracted bundle on sys.path, so `import hyenadna` finds the copy at its root.
 
 The tarball is reproducible (sorted names, zero mtimes and owners, fixed gzip header), so its
 sha256 names a code version: the same sources give the same S3 key and no needless re-upload.
@@ -23,11 +26,14 @@ _SKIP_PARTS = {"__pycache__", ".pytest_cache", "tests"}
 
 def bundle_files(repo_root: Path = REPO_ROOT) -> dict[str, Path]:
     """Archive name -> source file, for everything the training job needs."""
-    training, endpoint = repo_root / "training_job", repo_root / "endpoint"
-    if not (training / "train.py").is_file() or not (endpoint / "inference.py").is_file():
-        raise FileNotFoundError(f"{repo_root} lacks training_job/train.py or endpoint/inference.py")
+    training, model, endpoint = repo_root / "training_job", repo_root / "hyenadna", repo_root / "endpoint"
+    entry_points = (training / "train.py", model / "__init__.py", endpoint / "inference.py")
+    if not all(path.is_file() for path in entry_points):
+        raise FileNotFoundError(
+            f"{repo_root} lacks training_job/train.py, hyenadna/__init__.py or endpoint/inference.py"
+        )
     files: dict[str, Path] = {}
-    for root, prefix in ((training, ""), (endpoint, "endpoint/")):
+    for root, prefix in ((training, ""), (model, "hyenadna/"), (endpoint, "endpoint/")):
         for path in sorted(root.rglob("*")):
             relative = path.relative_to(root)
             if (
@@ -36,7 +42,7 @@ def bundle_files(repo_root: Path = REPO_ROOT) -> dict[str, Path]:
                 and path.suffix not in (".pyc", ".pyo")
             ):
                 if prefix and path.suffix != ".py" and path.name != "requirements.txt":
-                    continue  # endpoint/: code only (no READMEs, fixtures)
+                    continue  # hyenadna/, endpoint/: code only (no READMEs, fixtures)
                 files[prefix + relative.as_posix()] = path
     return files
 

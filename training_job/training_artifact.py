@@ -9,7 +9,9 @@ nothing downloaded:
     code/inference.py (+ the endpoint modules it imports), code/hyenadna/, code/requirements.txt
 
 The endpoint code is found next to train.py in `endpoint/` (the source bundle built by
-hyenaflow/packaging.py) or in the repository's `endpoint/` folder (plain CLI runs).
+hyenaflow/packaging.py) or in the repository's `endpoint/` folder (plain CLI runs). The model
+package copied into `code/` is the `hyenadna` this process imported: the bundle's copy at its
+root, or the repository's `hyenadna/`.
 """
 
 from __future__ import annotations
@@ -55,12 +57,12 @@ def inference_modules(code_dir: Path) -> list[Path]:
 
 def write_model_artifact(model_dir: Path, model, metrics: dict, code_dir: Path) -> None:  # noqa: ANN001
     """Write the full artifact of `model` (a HyenaDNAForCausalLM) into model_dir."""
-    from hyenadna import CharacterTokenizer
+    import hyenadna
     from plots import write_training_plots
 
     model_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(model_dir, safe_serialization=True)
-    CharacterTokenizer(model_max_length=model.config.max_seq_len).save_pretrained(model_dir)
+    hyenadna.CharacterTokenizer(model_max_length=model.config.max_seq_len).save_pretrained(model_dir)
     (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_training_plots(metrics["history"], model_dir)
 
@@ -70,7 +72,7 @@ def write_model_artifact(model_dir: Path, model, metrics: dict, code_dir: Path) 
     code.mkdir()
     for module in inference_modules(code_dir):
         shutil.copy2(module, code / module.name)
-    shutil.copytree(Path(__file__).resolve().parent / "hyenadna", code / "hyenadna", ignore=_IGNORE)
+    shutil.copytree(Path(hyenadna.__file__).resolve().parent, code / "hyenadna", ignore=_IGNORE)
     requirements = code_dir / "requirements.txt"
     (code / "requirements.txt").write_text(
         requirements.read_text() if requirements.is_file() else INFERENCE_REQUIREMENTS

@@ -400,9 +400,7 @@ def make_packaged_artifact(directory: Path) -> None:
     code.mkdir()
     for module in ("inference.py", "dna_tasks.py", "serve.py"):
         shutil.copy2(REPO / "endpoint" / module, code / module)
-    shutil.copytree(
-        REPO / "training_job" / "hyenadna", code / "hyenadna", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(REPO / "hyenadna", code / "hyenadna", ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def test_packaged_artifact_is_served_from_its_own_code_directory(tmp_path):

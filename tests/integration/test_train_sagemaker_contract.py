@@ -95,7 +95,10 @@ def test_artifact_holds_model_tokenizer_metrics_plots_and_serving_code(sagemaker
         assert (model_dir / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code = model_dir / "code"
     assert (code / "inference.py").read_bytes() == (REPO / "endpoint" / "inference.py").read_bytes()
-    assert (code / "hyenadna" / "modeling_hyenadna.py").is_file()
+    # The whole model package, so the inference container imports it with nothing downloaded.
+    assert sorted(p.name for p in (code / "hyenadna").glob("*.py")) == sorted(
+        p.name for p in (REPO / "hyenadna").glob("*.py")
+    )
     assert "transformers==" in (code / "requirements.txt").read_text()
     assert not (model_dir / "checkpoints").exists(), "checkpoints must not bloat model.tar.gz"
     config = json.loads((model_dir / "config.json").read_text())
@@ -111,7 +114,6 @@ def test_metrics_json_matches_the_last_eval_line_and_the_saved_model_reproduces_
     assert metrics["eval_perplexity"] == pytest.approx(np.exp(metrics["eval_loss"]))
 
     # Reload the artifact and score the same validation windows: the saved weights are the trained ones.
-    sys.path.insert(0, str(REPO / "training_job"))
     from sequence_data import WindowCorpus, load_records
 
     corpus = WindowCorpus(load_records(LAMBDA_FASTA), max_length=256, val_fraction=0.05)

@@ -283,7 +283,7 @@ def test_in_the_container_bad_input_raises_the_toolkits_error_type_with_status_4
     repo = Path(__file__).resolve().parents[2]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(repo / "endpoint"), str(repo / "training_job")]),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(repo / "endpoint")]),
     }
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.startswith("400 unknown task 'fold'")

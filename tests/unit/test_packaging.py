@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import tarfile
+from pathlib import Path
 
 from hyenaflow.packaging import build_training_bundle
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_bundle_has_the_entry_point_model_package_and_endpoint_code(tmp_path):
@@ -18,9 +21,12 @@ def test_bundle_has_the_entry_point_model_package_and_endpoint_code(tmp_path):
         "training_artifact.py",
         "plots.py",
         "requirements.txt",
-        "hyenadna/__init__.py",
         "endpoint/inference.py",
     } <= names
+    # The model package sits at the bundle root, whole: SageMaker puts the bundle on sys.path.
+    assert {n for n in names if n.startswith("hyenadna/")} == {
+        f"hyenadna/{p.name}" for p in (REPO / "hyenadna").glob("*.py")
+    }
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 
 
@@ -30,7 +36,7 @@ def test_same_sources_give_the_same_bytes(tmp_path):
 
 
 def test_bundle_runs_from_its_extracted_folder(tmp_path):
-    """The extracted bundle finds the endpoint code next to train.py, as it does in SageMaker."""
+    """The extracted bundle finds the endpoint code next to train.py, and its own hyenadna, as in SageMaker."""
     import subprocess
     import sys
 
@@ -41,8 +47,11 @@ def test_bundle_runs_from_its_extracted_folder(tmp_path):
     probe = (
         "import sys; from pathlib import Path; sys.path.insert(0, '.');"
         "from training_artifact import endpoint_code_dir, inference_modules;"
-        "print(sorted(p.name for p in inference_modules(endpoint_code_dir(Path('.').resolve()))))"
+        "print(sorted(p.name for p in inference_modules(endpoint_code_dir(Path('.').resolve()))));"
+        "import hyenadna; print(Path(hyenadna.__file__).resolve().parent)"
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "src", capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "inference.py" in out.stdout and "serve.py" not in out.stdout
+    modules, model_package = out.stdout.splitlines()
+    assert "inference.py" in modules and "serve.py" not in modules
+    assert Path(model_package) == (tmp_path / "src" / "hyenadna").resolve()
