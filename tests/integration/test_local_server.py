@@ -9,7 +9,7 @@ import tarfile
 import textwrap
 from pathlib import Path
 
-from hyenaflow.local import start_local_server, wait_for
+from hyenaflow.local import start_aws_server, wait_for
 
 HANGING_TRAIN = textwrap.dedent(
     """
@@ -41,7 +41,7 @@ def alive(pid: int) -> bool:
 
 
 def test_one_endpoint_serves_every_service_the_stack_uses(tmp_path: Path) -> None:
-    with start_local_server(tmp_path) as aws:
+    with start_aws_server(tmp_path) as aws:
         aws.client("s3").create_bucket(Bucket="one-endpoint")
         aws.client("dynamodb").create_table(
             TableName="state",
@@ -71,17 +71,17 @@ def test_one_endpoint_serves_every_service_the_stack_uses(tmp_path: Path) -> Non
 
 
 def test_each_server_starts_empty(tmp_path: Path) -> None:
-    with start_local_server(tmp_path / "first") as aws:
+    with start_aws_server(tmp_path / "first") as aws:
         aws.client("s3").create_bucket(Bucket="left-behind")
         aws.client("omics").create_sequence_store(name="left-behind")
 
-    with start_local_server(tmp_path / "second") as aws:
+    with start_aws_server(tmp_path / "second") as aws:
         assert aws.client("s3").list_buckets()["Buckets"] == []
         assert aws.client("omics").list_sequence_stores()["sequenceStores"] == []
 
 
 def test_training_event_reaches_an_sqs_rule_target_with_the_real_shape(tmp_path: Path) -> None:
-    with start_local_server(tmp_path) as aws:
+    with start_aws_server(tmp_path) as aws:
         sqs, events, s3 = aws.client("sqs"), aws.client("events"), aws.client("s3")
         url = sqs.create_queue(QueueName="training-events")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -115,9 +115,8 @@ def test_training_event_reaches_an_sqs_rule_target_with_the_real_shape(tmp_path:
         )
         messages = wait_for(
             lambda: sqs.receive_message(QueueUrl=url).get("Messages", []),
-            bool,
-            timeout_s=30,
-            what="training event on the queue",
+            "training event on the queue",
+            30,
         )
 
     event = json.loads(messages[0]["Body"])
@@ -132,7 +131,7 @@ def test_training_event_reaches_an_sqs_rule_target_with_the_real_shape(tmp_path:
 
 
 def test_stop_ends_running_training_scripts(tmp_path: Path) -> None:
-    aws = start_local_server(tmp_path)
+    aws = start_aws_server(tmp_path)
     s3 = aws.client("s3")
     s3.create_bucket(Bucket="stop-bucket")
     s3.put_object(Bucket="stop-bucket", Key="data/x", Body=b"x")
@@ -152,7 +151,7 @@ def test_stop_ends_running_training_scripts(tmp_path: Path) -> None:
         ResourceConfig={"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
     )
     pid_file = tmp_path / "sagemaker/training/hangs/train.pid"
-    pid = wait_for(lambda: pid_file.is_file() and pid_file.read_text(), bool, what="training script to start")
+    pid = wait_for(lambda: pid_file.is_file() and pid_file.read_text(), "training script to start")
 
     aws.stop()
 
