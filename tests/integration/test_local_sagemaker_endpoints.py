@@ -80,16 +80,23 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsServer]:
         yield local
 
 
-def register_model(aws: AwsServer, version: str, instance_type: str = "ml.g5.xlarge") -> str:
-    """Upload a model.tar.gz, CreateModel + CreateEndpointConfig as deploy_model does; return the config."""
+def register_model(
+    aws: AwsServer, version: str, instance_type: str = "ml.g5.xlarge", model_data_url: str | None = None
+) -> str:
+    """Upload a model.tar.gz (unless `model_data_url` names other model data), CreateModel +
+    CreateEndpointConfig as deploy_model does; return the config."""
     sagemaker, suffix = aws.client("sagemaker"), uuid.uuid4().hex[:8]
-    aws.client("s3").put_object(Bucket="model-bucket", Key=f"{suffix}/model.tar.gz", Body=model_tar(version))
+    if model_data_url is None:
+        model_data_url = f"s3://model-bucket/{suffix}/model.tar.gz"
+        aws.client("s3").put_object(
+            Bucket="model-bucket", Key=f"{suffix}/model.tar.gz", Body=model_tar(version)
+        )
     sagemaker.create_model(
         ModelName=f"model-{suffix}",
         ExecutionRoleArn=ROLE,
         PrimaryContainer={
             "Image": "pytorch-inference",
-            "ModelDataUrl": f"s3://model-bucket/{suffix}/model.tar.gz",
+            "ModelDataUrl": model_data_url,
             # As deploy_model sets them for the PyTorch inference container.
             "Environment": {
                 "SAGEMAKER_PROGRAM": "inference.py",
@@ -119,6 +126,15 @@ def wait_settled(aws: AwsServer, name: str) -> dict[str, Any]:
         60,
         until=lambda r: r["EndpointStatus"] not in ("Creating", "Updating"),
     )
+
+
+def endpoint_states(aws: AwsServer, name: str) -> list[str]:
+    """EndpointStatus of each "SageMaker Endpoint State Change" event of the endpoint, in order."""
+    return [
+        e["detail"]["EndpointStatus"]
+        for e in aws.events.history
+        if e["detail-type"] == "SageMaker Endpoint State Change" and e["detail"]["EndpointName"] == name
+    ]
 
 
 def invoke(aws: AwsServer, name: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -164,12 +180,7 @@ def test_endpoint_serves_its_model_and_update_swaps_blue_green(aws: AwsServer) -
     assert "PendingDeploymentSummary" not in updated
     assert invoke(aws, name, {"sequences": ["ACG"]}) == {"model": "v2", "lengths": [3]}
     wait_for(lambda: process_gone(old_pid), "old inference server to stop", 15)
-    states = [
-        e["detail"]["EndpointStatus"]
-        for e in aws.events.history
-        if e["detail-type"] == "SageMaker Endpoint State Change" and e["detail"]["EndpointName"] == name
-    ]
-    assert states == ["InService", "Updating", "InService"]
+    assert endpoint_states(aws, name) == ["InService", "Updating", "InService"]
 
 
 def test_failed_update_rolls_back_and_old_model_keeps_serving(aws: AwsServer) -> None:
@@ -195,6 +206,50 @@ def test_model_that_fails_to_start_leaves_endpoint_failed(aws: AwsServer) -> Non
 
     assert endpoint["EndpointStatus"] == "Failed"
     assert "did not pass the ping health check" in endpoint["FailureReason"]
+
+
+UNFETCHABLE_MODEL_DATA = {
+    "outside S3": "https://models.example.com/model.tar.gz",
+    "missing object": "s3://model-bucket/nothing-here/model.tar.gz",
+    "not a tar.gz": "s3://model-bucket/not-a-model.txt",
+}
+
+
+@pytest.mark.parametrize("model_data_url", UNFETCHABLE_MODEL_DATA.values(), ids=UNFETCHABLE_MODEL_DATA.keys())
+def test_model_data_that_cannot_be_fetched_leaves_endpoint_failed_with_the_reason(
+    aws: AwsServer, model_data_url: str
+) -> None:
+    aws.client("s3").put_object(Bucket="model-bucket", Key="not-a-model.txt", Body=b"weights? no")
+    sagemaker, name = aws.client("sagemaker"), f"no-model-{uuid.uuid4().hex[:6]}"
+
+    sagemaker.create_endpoint(
+        EndpointName=name, EndpointConfigName=register_model(aws, "v1", model_data_url=model_data_url)
+    )
+    endpoint = wait_settled(aws, name)
+
+    assert endpoint["EndpointStatus"] == "Failed"
+    assert model_data_url in endpoint["FailureReason"]
+    assert endpoint_states(aws, name) == ["Failed"]
+
+
+def test_update_to_model_data_that_cannot_be_fetched_keeps_the_old_config_serving(aws: AwsServer) -> None:
+    sagemaker, name = aws.client("sagemaker"), f"bad-update-{uuid.uuid4().hex[:6]}"
+    first = register_model(aws, "v1")
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=first)
+    wait_settled(aws, name)
+    missing = "s3://model-bucket/never-uploaded/model.tar.gz"
+
+    sagemaker.update_endpoint(
+        EndpointName=name, EndpointConfigName=register_model(aws, "v2", model_data_url=missing)
+    )
+    endpoint = wait_settled(aws, name)
+
+    # As SageMaker reports a failed update: InService on the old config, FailureReason set.
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", first)
+    assert missing in endpoint["FailureReason"]
+    assert "PendingDeploymentSummary" not in endpoint
+    assert invoke(aws, name, {"sequences": ["AC"]})["model"] == "v1"
+    assert endpoint_states(aws, name) == ["InService", "Updating", "InService"]
 
 
 def test_model_client_error_is_returned_as_model_error(aws: AwsServer) -> None:
