@@ -21,17 +21,16 @@ API of the AWS server (the CLI, `make demo` and the tests build on it)::
         aws.account_id          # "123456789012" (moto's default account)
         aws.env()               # AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, test credentials
         aws.client("omics")     # boto3 client for this endpoint, inject_host_prefix=False
-        aws.subscribe(fn)       # fn(event) for every aws.omics / aws.sagemaker event emitted
-        aws.events.history      # those events, in order (full EventBridge envelopes)
+        aws.events.history      # every aws.omics / aws.sagemaker event emitted, in order
+                                # (full EventBridge envelopes)
     # leaving the block (or aws.stop()) kills training/endpoint subprocesses, stops the server
 
-`start_aws_server(workdir, port=0, host="127.0.0.1", region="us-east-1", serve_script=None,
-training_code_dir=None)`: `workdir` receives training-job and endpoint work dirs and logs
-(`workdir/sagemaker/training/<job>/training.log`, `workdir/sagemaker/endpoints/<name>/...`).
-`serve_script` is the inference server run for endpoints whose model has no `code/serve.py`
-(default: the repository's `endpoint/serve.py`); `training_code_dir` is the code run for
-training jobs without a `sagemaker_submit_directory` hyperparameter (default: `training_job/`).
-moto's state is process-global: each call resets it, one AwsServer per process at a time.
+`start_aws_server(workdir, port=0, host="127.0.0.1", region="us-east-1")`: `workdir` receives
+training-job and endpoint work dirs and logs (`workdir/sagemaker/training/<job>/training.log`,
+`workdir/sagemaker/endpoints/<name>/...`). Endpoints whose model has no `code/serve.py` run the
+repository's `endpoint/serve.py`; training jobs without a `sagemaker_submit_directory`
+hyperparameter run `training_job/`. moto's state is process-global: each call resets it, one
+AwsServer per process at a time.
 
 Events emitted (moto `put_events` on the default bus, so rules with SQS / log group / archive /
 event bus targets receive them; moto 5.2.5 raises NotImplementedError for Lambda targets, so

@@ -49,7 +49,7 @@ from hyenaflow.local.account import ACCOUNT_ID, DEFAULT_REGION
 from hyenaflow.local.omics import models as omics_models
 from hyenaflow.local.omics import urls as omics_urls
 from hyenaflow.local.sagemaker import SageMakerEmulation
-from hyenaflow.local.service_events import EventBus, EventListener
+from hyenaflow.local.service_events import EventBus
 from hyenaflow.local.wsgi import WsgiApp
 
 SUPPORTED_MOTO_VERSION = "5.2.5"
@@ -152,10 +152,6 @@ class AwsServer:
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _stopped: bool = False
 
-    @property
-    def port(self) -> int:
-        return self._server.get_host_and_port()[1]
-
     def env(self) -> dict[str, str]:
         """Environment variables that point boto3 (and our Lambdas) at this endpoint."""
         return {
@@ -180,10 +176,6 @@ class AwsServer:
             **kwargs,
         )
 
-    def subscribe(self, listener: EventListener) -> None:
-        """Call `listener(event)` for every aws.omics / aws.sagemaker event the emulation emits."""
-        self.events.subscribe(listener)
-
     def stop(self) -> None:
         """Stop training jobs and endpoint servers, then the HTTP server. Safe to call twice."""
         if self._stopped:
@@ -207,16 +199,12 @@ def start_aws_server(
     port: int = 0,
     host: str = "127.0.0.1",
     region: str = DEFAULT_REGION,
-    serve_script: Path | None = None,
-    training_code_dir: Path | None = None,
-    training_log_callback: Callable[[str, str], None] | None = None,
 ) -> AwsServer:
     """Start moto + the HealthOmics emulation + the SageMaker emulation on http://host:port.
 
     `workdir` receives training job and endpoint work directories and logs. moto's state is
     process-global, so it is reset here: every AwsServer starts with an empty account, and one
-    AwsServer at a time per process is supported. `training_log_callback(job_name, line)` sees
-    every log line of every training job (they also go to the job's training.log).
+    AwsServer at a time per process is supported.
     """
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -229,9 +217,6 @@ def start_aws_server(
         downstream=ExtendedDispatcher([OMICS]),
         workdir=workdir / "sagemaker",
         events=events,
-        serve_script=serve_script,
-        training_code_dir=training_code_dir,
-        log_callback=training_log_callback,
     )
     omics_models.configure(events=events)
     server = _Server(sagemaker, host, port)

@@ -465,9 +465,6 @@ class LambdaRuntime:
                 ran += 1
         return ran
 
-    def idle(self) -> bool:
-        return not self.retries
-
 
 class DeliveryLoop:
     """Background thread that keeps calling `LambdaRuntime.deliver_pending()`."""

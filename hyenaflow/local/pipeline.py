@@ -31,6 +31,7 @@ from hyenaflow.local.account import ACCOUNT_ID
 from hyenaflow.local.aws_server import AwsServer, start_aws_server
 from hyenaflow.local.event_routing import EventRouter, ScheduleClock, routes_from_template
 from hyenaflow.local.lambda_runtime import (
+    DEFAULT_RETRY_DELAYS_S,
     DeliveryLoop,
     InvocationResult,
     LambdaFunction,
@@ -63,12 +64,11 @@ class PipelineConfig:
     stack_name: str = "hyenaflow-local"
     host: str = "127.0.0.1"
     port: int = 0
-    # Template parameter values (as `sam deploy --parameter-overrides` would give them).
-    parameter_overrides: dict[str, str] = field(default_factory=dict)
     # Environment variables set on every function after the template's own (local_environment_overrides()).
     environment_overrides: dict[str, str] = field(default_factory=dict)
     upload_training_code: bool = True
-    retry_delays_s: tuple[float, ...] = (0.5, 1.0)
+    # Lambda retries a failed asynchronous invocation after about 1 and 2 minutes; locally sooner.
+    retry_delays_s: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S
     on_invocation: Callable[[LambdaFunction, Any, InvocationResult], None] | None = None
     # False: events stay in the functions' invoke queues (tests of the routing alone).
     deliver: bool = True
@@ -330,7 +330,6 @@ class LocalPipeline:
             if "Default" in spec:
                 value = spec["Default"]
                 self.parameters[name] = ",".join(value) if isinstance(value, list) else str(value)
-        self.parameters.update(self.config.parameter_overrides)
 
     def _resolve_leniently(self, value: Any, resolver: IntrinsicResolver) -> Any:
         """Resolve properties whose references exist; drop the few that point at resources the

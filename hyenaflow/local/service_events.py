@@ -11,26 +11,19 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 logger = logging.getLogger(__name__)
-EventListener = Callable[[dict[str, Any]], None]
 
 
 class EventBus:
-    """Puts service events on moto's default bus; listeners get each as the full envelope
-    (`detail-type`, `detail`, ...), and `history` keeps them in order."""
+    """Puts service events on moto's default bus; `history` keeps each, in order, as the full
+    envelope a rule target receives (`detail-type`, `detail`, ...)."""
 
     def __init__(self) -> None:
-        self._listeners: list[EventListener] = []
         self.history: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-
-    def subscribe(self, listener: EventListener) -> None:
-        with self._lock:
-            self._listeners.append(listener)
 
     def put(
         self,
@@ -69,9 +62,6 @@ class EventBus:
         }
         with self._lock:
             self.history.append(envelope)
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(envelope)
         return envelope
 
 

@@ -16,11 +16,9 @@ from typing import Any
 from hyenaflow.local.account import account_for
 from hyenaflow.local.sagemaker.context import SageMakerContext
 from hyenaflow.local.sagemaker.endpoints import Endpoints
-from hyenaflow.local.sagemaker.inference_server import STARTUP_TIMEOUT_S
 from hyenaflow.local.sagemaker.instance_types import use_botocore_instance_types
 from hyenaflow.local.sagemaker.runtime import INVOCATIONS_PATH, invoke_endpoint
 from hyenaflow.local.sagemaker.training import TrainingJobs
-from hyenaflow.local.sagemaker.training_run import LogCallback
 from hyenaflow.local.service_events import EventBus
 from hyenaflow.local.wsgi import WsgiApp, request_scope
 
@@ -33,15 +31,11 @@ class SageMakerEmulation:
         downstream: WsgiApp,
         workdir: Path,
         events: EventBus,
-        serve_script: Path | None = None,
-        training_code_dir: Path | None = None,
-        log_callback: LogCallback | None = None,
-        endpoint_startup_timeout_s: float = STARTUP_TIMEOUT_S,
     ) -> None:
         use_botocore_instance_types()
         self.context = SageMakerContext(downstream, workdir, events)
-        self.training = TrainingJobs(self.context, training_code_dir, log_callback)
-        self.endpoints = Endpoints(self.context, serve_script, endpoint_startup_timeout_s)
+        self.training = TrainingJobs(self.context)
+        self.endpoints = Endpoints(self.context)
         self._operations = {**self.training.operations(), **self.endpoints.operations()}
 
     @property

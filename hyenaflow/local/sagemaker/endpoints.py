@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from hyenaflow.local.sagemaker.context import Key, Operation, SageMakerContext
@@ -50,15 +49,8 @@ def failure_reason(error: Exception) -> str:
 class Endpoints:
     """The endpoint operations of one server and the inference servers behind its endpoints."""
 
-    def __init__(
-        self,
-        context: SageMakerContext,
-        serve_script: Path | None = None,
-        startup_timeout_s: float = STARTUP_TIMEOUT_S,
-    ) -> None:
+    def __init__(self, context: SageMakerContext) -> None:
         self.context = context
-        self.serve_script = Path(serve_script or DEFAULT_SERVE_SCRIPT)
-        self.startup_timeout_s = startup_timeout_s
         self.servers: dict[Key, InferenceServer] = {}
 
     def operations(self) -> dict[str, Operation]:
@@ -160,9 +152,9 @@ class Endpoints:
             endpoint_config_name=config_name,
             variant_name=variant["VariantName"],
             directory=directory,
-            default_serve_script=self.serve_script,
+            default_serve_script=DEFAULT_SERVE_SCRIPT,
             aws_env=self.context.aws_env(region),
-            startup_timeout_s=self.startup_timeout_s,
+            startup_timeout_s=STARTUP_TIMEOUT_S,
             cancelled=self.context.closing,
         )
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from hyenaflow.local.sagemaker.context import Key, Operation, SageMakerContext
 from hyenaflow.local.sagemaker.instance_types import instance_types
-from hyenaflow.local.sagemaker.training_run import DEFAULT_TRAINING_CODE_DIR, LogCallback, TrainingRun
+from hyenaflow.local.sagemaker.training_run import DEFAULT_TRAINING_CODE_DIR, TrainingRun
 from hyenaflow.local.wsgi import forward, json_error, json_response, read_json
 
 TRAINING_EVENT = "SageMaker Training Job State Change"
@@ -25,15 +24,8 @@ TRAINING_EVENT = "SageMaker Training Job State Change"
 class TrainingJobs:
     """The training-job operations of one server and the runs they started."""
 
-    def __init__(
-        self,
-        context: SageMakerContext,
-        training_code_dir: Path | None = None,
-        log_callback: LogCallback | None = None,
-    ) -> None:
+    def __init__(self, context: SageMakerContext) -> None:
         self.context = context
-        self.training_code_dir = Path(training_code_dir or DEFAULT_TRAINING_CODE_DIR)
-        self.log_callback = log_callback
         self.runs: dict[Key, TrainingRun] = {}
 
     def operations(self) -> dict[str, Operation]:
@@ -100,9 +92,8 @@ class TrainingJobs:
             job_dir=self.context.workdir / "training" / name,
             s3=self.context.client("s3", region),
             aws_env=self.context.aws_env(region),
-            training_code_dir=self.training_code_dir,
+            training_code_dir=DEFAULT_TRAINING_CODE_DIR,
             on_status=lambda run, *change: self._on_status(account, region, run, *change),
-            log_callback=self.log_callback,
         )
         self.runs[(account, region, name)] = run
         return run

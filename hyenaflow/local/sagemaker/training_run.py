@@ -40,7 +40,6 @@ from hyenaflow.local.sagemaker.s3_uri import split_s3_uri
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TRAINING_CODE_DIR = REPO_ROOT / "training_job"
 FAILURE_REASON_MAX = 1024  # DescribeTrainingJob FailureReason length limit
-LogCallback = Callable[[str, str], None]  # (job name, log line)
 
 
 def decode_hyperparameter(value: str) -> Any:
@@ -104,7 +103,6 @@ class TrainingRun:
     aws_env: dict[str, str]
     training_code_dir: Path
     on_status: Callable[[TrainingRun, str, str, str | None], None]  # (run, status, secondary, reason)
-    log_callback: LogCallback | None = None
     process: subprocess.Popen[bytes] | None = None
     stop_requested: bool = False
     metrics: MetricTracker = field(init=False)
@@ -311,8 +309,6 @@ class TrainingRun:
             self.metrics.feed(line)
             if tail is not None:
                 tail.append(line)
-            if self.log_callback:
-                self.log_callback(self.name, line)
 
     def _log(self, line: str) -> None:
         with self._log_lock, self.log_path.open("a", encoding="utf-8") as log:
