@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from hyenaflow.local import AwsServer, start_aws_server, wait_for
+from tests.support.archives import tar_gz
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 ENDED = {"Completed", "Failed", "Stopped"}
@@ -60,17 +61,6 @@ FAKE_TRAIN = textwrap.dedent(
         json.dump(report, out)
     """
 )
-
-
-def tar_gz(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import tarfile
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -15,6 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from hyenaflow.local import AwsServer, start_aws_server, wait_for
+from tests.support.archives import tar_gz
+from tests.support.processes import process_gone
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 
@@ -63,14 +62,7 @@ FAKE_SERVE = textwrap.dedent(
 
 
 def model_tar(version: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in {"version.txt": version, "code/serve.py": FAKE_SERVE}.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_gz({"version.txt": version, "code/serve.py": FAKE_SERVE})
 
 
 @pytest.fixture(scope="module")
@@ -147,16 +139,6 @@ def invoke(aws: AwsServer, name: str, payload: dict[str, Any]) -> dict[str, Any]
 def server_pid(aws: AwsServer, name: str) -> int:
     pids = sorted((aws.workdir / "sagemaker/endpoints" / name).glob("deployment-*/model/server.pid"))
     return int(pids[-1].read_text())
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # A killed child stays a zombie until reaped; /proc tells the two apart.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(")")[-1].split()[0] == "Z"
 
 
 def test_endpoint_serves_its_model_and_update_swaps_blue_green(aws: AwsServer) -> None:

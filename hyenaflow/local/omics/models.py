@@ -45,6 +45,18 @@ def _numeric_id() -> str:
     return str(random.randint(10**9, 10**10 - 1))
 
 
+def members(source: object, *names: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Attributes of `source` as members of an answer (`sequence_store_id` -> `sequenceStoreId`);
+    the `optional` ones only when set, as AWS leaves an unset optional member out."""
+    chosen = [*names, *(name for name in optional if getattr(source, name))]
+    return {_camel_case(name): getattr(source, name) for name in chosen}
+
+
+def _camel_case(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
 @dataclass
 class SequenceStore:
     id: str
@@ -65,21 +77,11 @@ class SequenceStore:
         return f"s3://{self.access_point_bucket}/{self.s3_prefix}"
 
     def detail(self) -> dict[str, Any]:
-        out = {
-            "id": self.id,
-            "arn": self.arn,
-            "name": self.name,
-            "sseConfig": self.sse_config,
-            "creationTime": self.creation_time,
-            "eTagAlgorithmFamily": self.e_tag_algorithm_family,
-            "status": "ACTIVE",
-            "updateTime": self.creation_time,
-        }
-        if self.description:
-            out["description"] = self.description
-        if self.fallback_location:
-            out["fallbackLocation"] = self.fallback_location
-        return out
+        return members(
+            self,
+            *("id", "arn", "name", "sse_config", "creation_time", "e_tag_algorithm_family"),
+            optional=("description", "fallback_location"),
+        ) | {"status": "ACTIVE", "updateTime": self.creation_time}
 
 
 @dataclass
@@ -101,29 +103,18 @@ class ReadSet:
     archived_objects: dict[str, bytes] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "arn": self.arn,
-            "sequenceStoreId": self.sequence_store_id,
-            "subjectId": self.subject_id,
-            "sampleId": self.sample_id,
-            "status": self.status,
+        identity = ("id", "arn", "sequence_store_id", "subject_id", "sample_id", "status", "creation_time")
+        return members(self, *identity, optional=("name", "description")) | {
             "fileType": "FASTQ",
-            "creationTime": self.creation_time,
             "creationType": "IMPORT",
             "sequenceInformation": {
                 "totalReadCount": self.total_read_count,
                 "totalBaseCount": self.total_base_count,
-            },
+            }
+            | members(self, optional=("generated_from",)),
             "etag": {"algorithm": "FASTQ_MD5up"}
             | {source: info["md5"] for source, info in self.files.items()},
         }
-        if self.generated_from:
-            out["sequenceInformation"]["generatedFrom"] = self.generated_from
-        for key, value in (("name", self.name), ("description", self.description)):
-            if value:
-                out[key] = value
-        return out
 
 
 @dataclass
@@ -134,13 +125,8 @@ class ImportSource:
     read_set_id: str | None = None
 
     def detail(self) -> dict[str, Any]:
-        out = {key: value for key, value in self.request.items() if value is not None}
-        out["status"] = self.status
-        if self.status_message:
-            out["statusMessage"] = self.status_message
-        if self.read_set_id:
-            out["readSetId"] = self.read_set_id
-        return out
+        requested = {key: value for key, value in self.request.items() if value is not None}
+        return requested | members(self, "status", optional=("status_message", "read_set_id"))
 
 
 @dataclass
@@ -157,17 +143,11 @@ class Job:
     completion_time: datetime | None = None
 
     def header(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "sequenceStoreId": self.sequence_store_id,
-            "status": self.status,
-            "creationTime": self.creation_time,
-        }
-        if self.role_arn:
-            out["roleArn"] = self.role_arn
-        if self.completion_time:
-            out["completionTime"] = self.completion_time
-        return out
+        return members(
+            self,
+            *("id", "sequence_store_id", "status", "creation_time"),
+            optional=("role_arn", "completion_time"),
+        )
 
 
 class OmicsBackend(BaseBackend):
@@ -230,27 +210,40 @@ class OmicsBackend(BaseBackend):
         self.get_sequence_store(store_id)
         if not 1 <= len(sources) <= 100:
             raise ValidationException("sources must hold between 1 and 100 items")
-        with self.lock:
-            if client_token and (store_id, client_token) in self.client_tokens:
-                return self.import_jobs[self.client_tokens[(store_id, client_token)]], False
-            job = Job(
-                id=_numeric_id(),
-                sequence_store_id=store_id,
-                role_arn=role_arn,
-                creation_time=_now(),
-                sources=[ImportSource(request=dict(source)) for source in sources],
-            )
-            self.import_jobs[job.id] = job
-            if client_token:
-                self.client_tokens[(store_id, client_token)] = job.id
-        _run_in_background(self._run_import, job)
-        return job, True
+        job = Job(
+            id=_numeric_id(),
+            sequence_store_id=store_id,
+            role_arn=role_arn,
+            creation_time=_now(),
+            sources=[ImportSource(request=dict(source)) for source in sources],
+        )
+        job, created = self._register_job(self.import_jobs, "import", client_token, job)
+        if created:
+            _run_in_background(self._run_import, job)
+        return job, created
 
     def get_import_job(self, store_id: str, job_id: str) -> Job:
+        return self._find_job(self.import_jobs, "Import", store_id, job_id)
+
+    def _register_job(
+        self, jobs: dict[str, Job], kind: str, client_token: str | None, job: Job
+    ) -> tuple[Job, bool]:
+        """Record a new job, or return the one an earlier request with the same clientToken
+        started (AWS idempotency tokens); whether `job` is the one recorded."""
+        token = (job.sequence_store_id, f"{kind}:{client_token}") if client_token else None
+        with self.lock:
+            if token in self.client_tokens:
+                return jobs[self.client_tokens[token]], False
+            jobs[job.id] = job
+            if token is not None:
+                self.client_tokens[token] = job.id
+        return job, True
+
+    def _find_job(self, jobs: dict[str, Job], kind: str, store_id: str, job_id: str) -> Job:
         self.get_sequence_store(store_id)
-        job = self.import_jobs.get(job_id)
+        job = jobs.get(job_id)
         if job is None or job.sequence_store_id != store_id:
-            raise ResourceNotFoundException(f"Import job {job_id} not found in sequence store {store_id}")
+            raise ResourceNotFoundException(f"{kind} job {job_id} not found in sequence store {store_id}")
         return job
 
     def _run_import(self, job: Job) -> None:
@@ -381,18 +374,16 @@ class OmicsBackend(BaseBackend):
     ) -> Job:
         for read_set_id in read_set_ids:
             self.get_read_set(store_id, read_set_id)
-        with self.lock:
-            if client_token and (store_id, "activation:" + client_token) in self.client_tokens:
-                return self.activation_jobs[self.client_tokens[(store_id, "activation:" + client_token)]]
-            job = Job(
-                id=_numeric_id(),
-                sequence_store_id=store_id,
-                creation_time=_now(),
-                sources=[{"readSetId": read_set_id, "status": "NOT_STARTED"} for read_set_id in read_set_ids],
-            )
-            self.activation_jobs[job.id] = job
-            if client_token:
-                self.client_tokens[(store_id, "activation:" + client_token)] = job.id
+        job = Job(
+            id=_numeric_id(),
+            sequence_store_id=store_id,
+            creation_time=_now(),
+            sources=[{"readSetId": read_set_id, "status": "NOT_STARTED"} for read_set_id in read_set_ids],
+        )
+        with self.lock:  # registered and ACTIVATING as one step, before the job's thread runs
+            job, created = self._register_job(self.activation_jobs, "activation", client_token, job)
+            if not created:
+                return job
             for read_set_id in read_set_ids:
                 if self.read_sets[read_set_id].status == "ARCHIVED":
                     self.read_sets[read_set_id].status = "ACTIVATING"
@@ -400,10 +391,7 @@ class OmicsBackend(BaseBackend):
         return job
 
     def get_activation_job(self, store_id: str, job_id: str) -> Job:
-        job = self.activation_jobs.get(job_id)
-        if job is None or job.sequence_store_id != store_id:
-            raise ResourceNotFoundException(f"Activation job {job_id} not found in sequence store {store_id}")
-        return job
+        return self._find_job(self.activation_jobs, "Activation", store_id, job_id)
 
     def _run_activation(self, job: Job) -> None:
         from moto.s3.models import s3_backends

@@ -9,7 +9,7 @@ from typing import Any
 from moto.core.responses import ActionResult, BaseResponse
 
 from hyenaflow.local.omics.exceptions import ValidationException
-from hyenaflow.local.omics.models import OmicsBackend, omics_backends
+from hyenaflow.local.omics.models import OmicsBackend, members, omics_backends
 
 
 def _page(items: list[Any], max_results: int | None, next_token: str | None) -> tuple[list[Any], str | None]:
@@ -63,10 +63,8 @@ class OmicsResponse(BaseResponse):
 
     def get_read_set_import_job(self) -> ActionResult:
         job = self.backend.get_import_job(self._get_param("sequenceStoreId"), self._get_param("id"))
-        out = job.header() | {"sources": [source.detail() for source in job.sources]}
-        if job.status_message:
-            out["statusMessage"] = job.status_message
-        return ActionResult(out)
+        sources = [source.detail() for source in job.sources]
+        return ActionResult(job.header() | {"sources": sources} | members(job, optional=("status_message",)))
 
     def list_read_set_import_jobs(self) -> ActionResult:
         store_id = self._get_param("sequenceStoreId")
@@ -113,7 +111,6 @@ class OmicsResponse(BaseResponse):
 
     def get_read_set_activation_job(self) -> ActionResult:
         job = self.backend.get_activation_job(self._get_param("sequenceStoreId"), self._get_param("id"))
-        out = job.header() | {"sources": job.sources}
-        if job.status_message:
-            out["statusMessage"] = job.status_message
-        return ActionResult(out)
+        return ActionResult(
+            job.header() | {"sources": job.sources} | members(job, optional=("status_message",))
+        )

@@ -46,6 +46,12 @@ def failure_reason(error: Exception) -> str:
     return reason[:FAILURE_REASON_MAX]
 
 
+def _endpoint_and_config(environ: dict[str, Any]) -> tuple[str, str]:
+    """EndpointName and EndpointConfigName of a CreateEndpoint / UpdateEndpoint request."""
+    request = read_json(environ)
+    return request.get("EndpointName", ""), request.get("EndpointConfigName", "")
+
+
 class Endpoints:
     """The endpoint operations of one server and the inference servers behind its endpoints."""
 
@@ -95,8 +101,7 @@ class Endpoints:
     def create_endpoint(
         self, environ: dict[str, Any], start_response: Callable[..., Any], account: str, region: str
     ) -> Any:
-        request = read_json(environ)
-        name, config_name = request.get("EndpointName", ""), request.get("EndpointConfigName", "")
+        name, config_name = _endpoint_and_config(environ)
         backend = self.context.backend(account, region)
         with self.context.lock:  # check and create as one step: concurrent replays race otherwise
             if name in backend.endpoints:
@@ -163,8 +168,7 @@ class Endpoints:
     def update_endpoint(
         self, environ: dict[str, Any], start_response: Callable[..., Any], account: str, region: str
     ) -> Any:
-        request = read_json(environ)
-        name, config_name = request.get("EndpointName", ""), request.get("EndpointConfigName", "")
+        name, config_name = _endpoint_and_config(environ)
         backend = self.context.backend(account, region)
         endpoint = backend.endpoints.get(name)
         if endpoint is None:
