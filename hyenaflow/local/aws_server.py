@@ -44,7 +44,6 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.routing import Map
 from werkzeug.serving import make_server
 
-from hyenaflow.local import omics
 from hyenaflow.local.account import ACCOUNT_ID, DEFAULT_REGION
 from hyenaflow.local.omics import models as omics_models
 from hyenaflow.local.omics import urls as omics_urls
@@ -73,7 +72,7 @@ class ExtraService:
     backends: BackendDict
 
 
-OMICS = ExtraService("omics", re.compile(omics_urls.url_bases[0]), omics.omics_backends)
+OMICS = ExtraService("omics", re.compile(omics_urls.url_bases[0]), omics_models.omics_backends)
 
 
 def flask_app_for(service: ExtraService) -> Flask:

@@ -13,10 +13,8 @@ class ModelDataUnavailable(Exception):
     """The model data cannot be fetched or unpacked; the message is the endpoint's FailureReason."""
 
 
-def fetch_model_data(s3: Any, model_data_url: str | None, directory: Path) -> Path:
+def fetch_model_data(s3: Any, model_data_url: str, directory: Path) -> Path:
     """Download `model_data_url` into `directory` and unpack it; returns the model dir."""
-    if not model_data_url:
-        raise ModelDataUnavailable("The model has no ModelDataUrl; there is nothing to serve locally")
     try:
         bucket, key = split_s3_uri(model_data_url)
     except ValueError as error:
