@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-# moto's DEFAULT_ACCOUNT_ID (moto.core), written out so the template and Lambda code need no moto.
+# moto's DEFAULT_ACCOUNT_ID (moto.core): every resource of the local stack lives in this account.
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
