@@ -115,14 +115,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_local_up(args: argparse.Namespace) -> int:
-    from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig, local_environment_overrides
+    from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig, local_environment_overrides
 
     extra = {"MAX_STEPS": str(args.train_steps)} if args.train_steps else {}
     schedule_every_s = {}
     for item in args.schedule:
         name, _, seconds = item.partition("=")
         schedule_every_s[name] = float(seconds)
-    config = StackConfig(
+    config = PipelineConfig(
         workdir=args.workdir,
         template_path=args.template or REPO_ROOT / "template.yaml",
         host=args.host,
@@ -133,27 +133,27 @@ def _cmd_local_up(args: argparse.Namespace) -> int:
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with LocalStack(config) as stack:
-        state_file = write_stack_state(stack)
-        print(f"hyenaflow local stack up at {stack.endpoint_url} (Ctrl-C stops it)")
+    with LocalPipeline(config) as pipeline:
+        state_file = write_stack_state(pipeline)
+        print(f"hyenaflow local stack up at {pipeline.endpoint_url} (Ctrl-C stops it)")
         print("\n# point the AWS CLI / boto3 / hyenaflow invoke at it:")
-        for name, value in stack.env().items():
+        for name, value in pipeline.env().items():
             print(f"export {name}={value}")
         print(
-            f"\n# drop a genome:\naws s3 cp data/lambda_phage_NC_001416.fa s3://{stack.data_bucket}/incoming/"
+            f"\n# drop a genome:\naws s3 cp data/lambda_phage_NC_001416.fa s3://{pipeline.data_bucket}/incoming/"
         )
-        schedules = sorted({r.function_logical_id for r in stack.router.routes if r.schedule})
+        schedules = sorted({r.function_logical_id for r in pipeline.router.routes if r.schedule})
         if schedules:
             print(
                 f"# fire a schedule: hyenaflow fire-schedule {schedules[0]}   (schedules: {', '.join(schedules)})"
             )
         print(
-            f"# Lambda logs: {stack.runtime.log_dir}/   SageMaker logs: {stack.workdir / 'aws' / 'sagemaker'}/"
+            f"# Lambda logs: {pipeline.runtime.log_dir}/   SageMaker logs: {pipeline.workdir / 'aws' / 'sagemaker'}/"
         )
         reported = 0
         try:
             while not stopped.wait(1.0):
-                errors = stack.delivery_errors()
+                errors = pipeline.delivery_errors()
                 for error in errors[reported:]:
                     print(f"delivery error: {error}", file=sys.stderr)
                 reported = len(errors)
@@ -196,7 +196,7 @@ def write_stack_state(stack: Any) -> Path:
 def _cmd_fire_schedule(args: argparse.Namespace) -> int:
     import boto3
 
-    from hyenaflow.local.events import EventRoute, schedule_attributes, scheduled_event
+    from hyenaflow.local.event_routing import EventRoute, schedule_attributes, scheduled_event
 
     state_file = args.workdir / STACK_STATE_FILE
     if not state_file.exists():

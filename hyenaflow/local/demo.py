@@ -1,7 +1,7 @@
 """`hyenaflow demo` (`make demo`): the whole pipeline on a real phage genome, on this machine.
 
 The story, each stage printed as it happens:
- 1. start the local stack (moto + HealthOmics emulation + SageMaker gap-fill, rules from template.yaml)
+ 1. start the local stack (moto + HealthOmics and SageMaker emulation, rules from template.yaml)
  2. drop data/lambda_phage_NC_001416.fa into s3://<data bucket>/incoming/
  3. ingest_fasta stages FASTQ.gz tiles and starts a HealthOmics import -> a read set
  4. the aws.omics event starts a SageMaker training job: a tiny HyenaDNA trains on CPU, its
@@ -24,23 +24,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig, local_environment_overrides
+from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig, local_environment_overrides
+from hyenaflow.local.polling import wait_for
 
 LAMBDA_PHAGE = REPO_ROOT / "data" / "lambda_phage_NC_001416.fa"
 PHIX174 = REPO_ROOT / "data" / "phix174_NC_001422.fa"
-# Per job 1.2M tokens of CPU training (150 steps x 8 windows x 1024 bases, train.py's defaults):
-# about 70-90 s on 2 free cores (~15-20k tokens/s), which takes lambda phage from perplexity ~12
-# to ~3.75 (uniform: 4.0); see docs/benchmarks.md, "Training job" and "Demo and e2e".
-DEMO_TRAIN_STEPS = 150
+# Each job trains with the local stack's budget (training_budget.py: train.py's defaults, 150
+# steps x 8 windows x 1024 bases, 1.2M tokens): about 70-90 s on 2 free cores (~15-20k
+# tokens/s), which takes lambda phage from perplexity ~12 to ~3.75 (uniform: 4.0); see
+# docs/benchmarks.md, "Training job" and "Demo and e2e".
 DEMO_ENVIRONMENT = {
     # The follow-up model learns a different genome; a wide gate lets the demo show the update.
     "QUALITY_GATE_MARGIN": "1.0",
-    "MAX_LENGTH": "1024",
-    "BATCH_SIZE": "8",
-    "LEARNING_RATE": "0.003",  # train.py's CPU default; the template's 6e-4 suits long GPU runs
-    "TRAINING_EXTRA_HYPERPARAMETERS": json.dumps(
-        {"eval_interval": "25", "log_interval": "10", "warmup_steps": "20"}
-    ),
 }
 DEMO_QUERY_BASES = 200  # the endpoint is asked about the first bases of the lambda genome (left cos end)
 STAGE_TIMEOUT_S = 600.0
@@ -76,23 +71,12 @@ class Progress:
         self.write(f"[{time.monotonic() - self.started:6.1f}s] {stage:<10} {message}")
 
 
-def wait_for(
-    condition: Callable[[], Any],
-    what: str,
-    timeout_s: float = STAGE_TIMEOUT_S,
-    tick: Callable[[], None] | None = None,
-) -> Any:
-    """Poll `condition` until it returns something truthy; DemoFailed after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if tick is not None:
-            tick()
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise DemoFailed(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.5)
+def wait_for_stage(condition: Callable[[], Any], what: str, tick: Callable[[], None] | None = None) -> Any:
+    """Poll `condition` until it returns something truthy; DemoFailed after STAGE_TIMEOUT_S."""
+    try:
+        return wait_for(condition, what, STAGE_TIMEOUT_S, interval_s=0.5, tick=tick)
+    except TimeoutError as error:
+        raise DemoFailed(str(error)) from error
 
 
 class LogTail:
@@ -126,25 +110,25 @@ def _summary(value: Any, limit: int = 140) -> str:
 
 
 class DemoRun:
-    """One run of the story against a started LocalStack (the e2e test drives the same steps)."""
+    """One run of the story against a started LocalPipeline (the e2e test drives the same steps)."""
 
-    def __init__(self, stack: LocalStack, progress: Progress, workdir: Path) -> None:
-        self.stack = stack
+    def __init__(self, pipeline: LocalPipeline, progress: Progress, workdir: Path) -> None:
+        self.pipeline = pipeline
         self.progress = progress
         self.workdir = workdir
-        self.s3 = stack.client("s3")
-        self.omics = stack.client("omics")
-        self.sagemaker = stack.client("sagemaker")
+        self.s3 = pipeline.client("s3")
+        self.omics = pipeline.client("omics")
+        self.sagemaker = pipeline.client("sagemaker")
 
     # -- stages ---------------------------------------------------------------------------
 
     def ingest(self, path: Path) -> dict[str, Any]:
         staged_before = {obj["Key"] for obj in self._staged_objects()}
-        key = self.stack.put_file(path)
-        self.progress("upload", f"{path.name} -> s3://{self.stack.data_bucket}/{key}")
-        ingest = self.stack.function_for_handler("ingest_fasta")
-        invocation = wait_for(
-            lambda: _invocation_for_key(self.stack, ingest.logical_id, key), f"ingest_fasta on {key}"
+        key = self.pipeline.put_file(path)
+        self.progress("upload", f"{path.name} -> s3://{self.pipeline.data_bucket}/{key}")
+        ingest = self.pipeline.function_for_handler("ingest_fasta")
+        invocation = wait_for_stage(
+            lambda: _invocation_for_key(self.pipeline, ingest.logical_id, key), f"ingest_fasta on {key}"
         )
         result = invocation.response or {}
         self.progress("ingest", _summary(result))
@@ -152,11 +136,11 @@ class DemoRun:
         if not staged:
             raise DemoFailed(f"ingest_fasta reported success but staged no FASTQ tiles for {key}")
         for obj in staged:
-            self.progress("tiles", f"s3://{self.stack.data_bucket}/{obj['Key']} ({obj['Size']:,} bytes)")
+            self.progress("tiles", f"s3://{self.pipeline.data_bucket}/{obj['Key']} ({obj['Size']:,} bytes)")
         return result
 
     def import_job(self, known_jobs: set[str]) -> dict[str, Any]:
-        store = self.stack.sequence_store_id
+        store = self.pipeline.sequence_store_id
 
         def finished_job() -> dict[str, Any] | None:
             jobs = self.omics.list_read_set_import_jobs(sequenceStoreId=store).get("importJobs", [])
@@ -165,7 +149,7 @@ class DemoRun:
                 return new[0]
             return None
 
-        job = wait_for(finished_job, "the HealthOmics read-set import job")
+        job = wait_for_stage(finished_job, "the HealthOmics read-set import job")
         self.progress("import", f"import job {job['id']} {job['status']}")
         if job["status"] != "COMPLETED":
             raise DemoFailed(f"HealthOmics import job {job['id']} ended {job['status']}")
@@ -184,7 +168,7 @@ class DemoRun:
             names = [job["TrainingJobName"] for job in jobs if job["TrainingJobName"] not in known_jobs]
             return names[0] if names else None
 
-        name = wait_for(new_job, "start_training to create a training job")
+        name = wait_for_stage(new_job, "start_training to create a training job")
         job = self.sagemaker.describe_training_job(TrainingJobName=name)
         self.progress(
             "training",
@@ -196,7 +180,7 @@ class DemoRun:
             )
             + ")",
         )
-        tail = LogTail(self.stack.training_log(name), lambda line: self.progress("training", line))
+        tail = LogTail(self.pipeline.training_log(name), lambda line: self.progress("training", line))
         last_status = [job["TrainingJobStatus"]]
 
         def ended() -> dict[str, Any] | None:
@@ -207,7 +191,7 @@ class DemoRun:
                 self.progress("training", f"{name} {status}")
             return described if described["TrainingJobStatus"] in TERMINAL_TRAINING else None
 
-        job = wait_for(ended, f"training job {name} to finish", tick=tail)
+        job = wait_for_stage(ended, f"training job {name} to finish", tick=tail)
         tail()
         if job["TrainingJobStatus"] != "Completed":
             raise DemoFailed(
@@ -242,7 +226,7 @@ class DemoRun:
                 return described
             return None
 
-        endpoint = wait_for(in_service, what)
+        endpoint = wait_for_stage(in_service, what)
         config = self.sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
         model = config["ProductionVariants"][0]["ModelName"]
         self.progress("model", f"{model} -> endpoint config {endpoint['EndpointConfigName']}")
@@ -262,7 +246,7 @@ class DemoRun:
     def ask(self, endpoint_name: str) -> dict[str, Any]:
         from hyenaflow.client import invoke
 
-        runtime = self.stack.client("sagemaker-runtime")
+        runtime = self.pipeline.client("sagemaker-runtime")
         sequence = first_bases(LAMBDA_PHAGE, DEMO_QUERY_BASES)
         score = invoke(
             {"task": "score", "sequences": [sequence]}, endpoint_name=endpoint_name, runtime_client=runtime
@@ -291,7 +275,7 @@ class DemoRun:
 
     def _staged_objects(self) -> list[dict[str, Any]]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.stack.data_bucket, Prefix="staged/"
+            Bucket=self.pipeline.data_bucket, Prefix="staged/"
         )
         return [obj for page in pages for obj in page.get("Contents", [])]
 
@@ -308,7 +292,7 @@ def first_bases(fasta: Path, count: int) -> str:
     return "".join(bases)[:count]
 
 
-def _invocation_for_key(stack: LocalStack, logical_id: str, key: str) -> Any:
+def _invocation_for_key(pipeline: LocalPipeline, logical_id: str, key: str) -> Any:
     """The successful invocation of `logical_id` for an S3 event about `key`, if any yet;
     DemoFailed once Lambda's retries for it are used up."""
 
@@ -317,10 +301,10 @@ def _invocation_for_key(stack: LocalStack, logical_id: str, key: str) -> Any:
             return False
         return unquote_plus(event.get("detail", {}).get("object", {}).get("key", "")) == key
 
-    for function_id, event, invocation in stack.runtime.invocations:
+    for function_id, event, invocation in pipeline.runtime.invocations:
         if about_key(function_id, event) and invocation.ok:
             return invocation
-    for function_id, event, invocation in stack.runtime.exhausted:
+    for function_id, event, invocation in pipeline.runtime.exhausted:
         if about_key(function_id, event):
             raise DemoFailed(
                 f"{logical_id} failed on {key} (retries exhausted): {invocation.error['errorMessage']}"
@@ -350,8 +334,8 @@ def run_demo(
     progress = Progress(write)
     result = DemoResult()
     workdir = Path(workdir).resolve()
-    environment = {**DEMO_ENVIRONMENT, "MAX_STEPS": str(train_steps or DEMO_TRAIN_STEPS)}
-    config = StackConfig(
+    environment = {**DEMO_ENVIRONMENT, **({"MAX_STEPS": str(train_steps)} if train_steps else {})}
+    config = PipelineConfig(
         workdir=workdir,
         environment_overrides=local_environment_overrides(environment),
         # The reconciler (every 15 minutes in AWS) runs on a shortened clock, as the safety net it is.
@@ -372,13 +356,13 @@ def run_demo(
         "starting the local stack (moto + HealthOmics + SageMaker emulation, rules from template.yaml)",
     )
     try:
-        with LocalStack(config) as stack:
+        with LocalPipeline(config) as pipeline:
             progress(
                 "stack",
-                f"up at {stack.endpoint_url}; data bucket {stack.data_bucket}; sequence store {stack.sequence_store_id}",
+                f"up at {pipeline.endpoint_url}; data bucket {pipeline.data_bucket}; sequence store {pipeline.sequence_store_id}",
             )
-            progress("stack", f"Lambda logs in {stack.runtime.log_dir}")
-            run = DemoRun(stack, progress, workdir)
+            progress("stack", f"Lambda logs in {pipeline.runtime.log_dir}")
+            run = DemoRun(pipeline, progress, workdir)
             import_jobs: set[str] = set()
             training_jobs: set[str] = set()
             previous_config: str | None = None

@@ -38,13 +38,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from hyenaflow.local.events import (
-    ACCOUNT_ID,
-    SCHEDULE_ATTRIBUTE,
-    IntrinsicResolver,
-    as_delivered_event,
-    resource_enabled,
-)
+from hyenaflow.local.account import ACCOUNT_ID
+from hyenaflow.local.event_routing import SCHEDULE_ATTRIBUTE, as_delivered_event
+from hyenaflow.local.template import IntrinsicResolver, resource_enabled
 
 DEFAULT_RETRY_DELAYS_S = (0.5, 1.0)  # Lambda: about 1 and 2 minutes
 
@@ -468,9 +464,6 @@ class LambdaRuntime:
                 self.invoke_async(logical_id, event)
                 ran += 1
         return ran
-
-    def idle(self) -> bool:
-        return not self.retries
 
 
 class DeliveryLoop:

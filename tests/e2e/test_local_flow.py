@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from hyenaflow.client import invoke
-from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig, local_environment_overrides
+from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig, local_environment_overrides
 from tests.support import polling
 
 pytestmark = pytest.mark.slow
@@ -41,35 +41,35 @@ def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = FLOW_DE
 
 
 @pytest.fixture
-def stack(tmp_path: Path):
-    config = StackConfig(
+def pipeline(tmp_path: Path):
+    config = PipelineConfig(
         workdir=tmp_path / "local", environment_overrides=local_environment_overrides(E2E_ENVIRONMENT)
     )
-    with LocalStack(config) as stack:
-        yield stack
-        assert stack.delivery_errors() == []
+    with LocalPipeline(config) as pipeline:
+        yield pipeline
+        assert pipeline.delivery_errors() == []
 
 
-def _subscribe_queue_to_alerts(stack: LocalStack) -> str:
-    sqs, sns = stack.client("sqs"), stack.client("sns")
+def _subscribe_queue_to_alerts(pipeline: LocalPipeline) -> str:
+    sqs, sns = pipeline.client("sqs"), pipeline.client("sns")
     url = sqs.create_queue(QueueName="e2e-alerts")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    topic = stack.resources[stack.resource_of_type("AWS::SNS::Topic")].ref
+    topic = pipeline.resources[pipeline.resource_of_type("AWS::SNS::Topic")].ref
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     return url
 
 
-def test_genome_in_incoming_ends_as_an_endpoint_that_scores_dna(stack: LocalStack) -> None:
-    omics, sagemaker, s3 = stack.client("omics"), stack.client("sagemaker"), stack.client("s3")
+def test_genome_in_incoming_ends_as_an_endpoint_that_scores_dna(pipeline: LocalPipeline) -> None:
+    omics, sagemaker, s3 = pipeline.client("omics"), pipeline.client("sagemaker"), pipeline.client("s3")
 
-    stack.put_file(LAMBDA_PHAGE)
+    pipeline.put_file(LAMBDA_PHAGE)
 
     # a read set in the sequence store, from the staged FASTQ tiles
     read_sets = wait_for(
-        lambda: omics.list_read_sets(sequenceStoreId=stack.sequence_store_id)["readSets"], "the read set"
+        lambda: omics.list_read_sets(sequenceStoreId=pipeline.sequence_store_id)["readSets"], "the read set"
     )
     assert [r["sampleId"] for r in read_sets] == ["lambda_phage_NC_001416"]
-    assert s3.list_objects_v2(Bucket=stack.data_bucket, Prefix="staged/")["KeyCount"] >= 1
+    assert s3.list_objects_v2(Bucket=pipeline.data_bucket, Prefix="staged/")["KeyCount"] >= 1
 
     # one training job, Completed, with the metrics the quality gate reads
     job_name = wait_for(
@@ -106,50 +106,47 @@ def test_genome_in_incoming_ends_as_an_endpoint_that_scores_dna(stack: LocalStac
     answer = invoke(
         {"task": "score", "sequences": ["ACGTTGCAGGCTAGCTAGGATCCA"]},
         endpoint_name=endpoint["EndpointName"],
-        runtime_client=stack.client("sagemaker-runtime"),
+        runtime_client=pipeline.client("sagemaker-runtime"),
     )
     (result,) = answer["results"]
     assert result["length"] == 24 and math.isfinite(result["perplexity"]) and result["perplexity"] > 1.0
 
 
-def test_protein_fasta_is_rejected_without_starting_anything(stack: LocalStack) -> None:
-    alerts = _subscribe_queue_to_alerts(stack)
-    s3 = stack.client("s3")
-    protein = stack.workdir / "insulin_protein.fa"
+def test_protein_fasta_is_rejected_without_starting_anything(pipeline: LocalPipeline) -> None:
+    alerts = _subscribe_queue_to_alerts(pipeline)
+    s3 = pipeline.client("s3")
+    protein = pipeline.workdir / "insulin_protein.fa"
     protein.write_text(
         ">sp|P01308|INS_HUMAN Insulin\nMALWMRLLPLLALLALWGPDPAAAFVNQHLCGSHLVEALYLVCGERGFFYTPKT\n"
     )
 
-    stack.put_file(protein)
+    pipeline.put_file(protein)
 
     moved = wait_for(
-        lambda: s3.list_objects_v2(Bucket=stack.data_bucket, Prefix="rejected/").get("Contents"),
+        lambda: s3.list_objects_v2(Bucket=pipeline.data_bucket, Prefix="rejected/").get("Contents"),
         "the file to be moved to rejected/",
     )
-    ingest = stack.function_for_handler("ingest_fasta").logical_id
+    ingest = pipeline.function_for_handler("ingest_fasta").logical_id
     wait_for(
-        lambda: any(fid == ingest and r.ok for fid, _, r in stack.runtime.invocations),
+        lambda: any(fid == ingest and r.ok for fid, _, r in pipeline.runtime.invocations),
         "ingest_fasta to return",
     )
     assert sorted(o["Key"] for o in moved) == [
         "rejected/insulin_protein.fa",
         "rejected/insulin_protein.fa.reason.json",
     ]
-    assert "Contents" not in s3.list_objects_v2(Bucket=stack.data_bucket, Prefix="incoming/")
-    reason = json.loads(
-        s3.get_object(Bucket=stack.data_bucket, Key="rejected/insulin_protein.fa.reason.json")["Body"].read()
-    )
+    assert "Contents" not in s3.list_objects_v2(Bucket=pipeline.data_bucket, Prefix="incoming/")
+    reason_object = s3.get_object(Bucket=pipeline.data_bucket, Key="rejected/insulin_protein.fa.reason.json")
+    reason = json.loads(reason_object["Body"].read())
     assert reason["line"] == 2
     alert = wait_for(
-        lambda: stack.client("sqs").receive_message(QueueUrl=alerts, WaitTimeSeconds=0).get("Messages"),
+        lambda: pipeline.client("sqs").receive_message(QueueUrl=alerts, WaitTimeSeconds=0).get("Messages"),
         "the rejection alert",
         timeout_s=30,
     )
     assert "insulin_protein.fa" in alert[0]["Body"]
     # nothing started: no import job, no training job, and no event waiting to start one
-    assert (
-        stack.client("omics").list_read_set_import_jobs(sequenceStoreId=stack.sequence_store_id)["importJobs"]
-        == []
-    )
-    assert stack.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
-    assert stack.runtime.exhausted == []
+    omics = pipeline.client("omics")
+    assert omics.list_read_set_import_jobs(sequenceStoreId=pipeline.sequence_store_id)["importJobs"] == []
+    assert pipeline.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+    assert pipeline.runtime.exhausted == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hyenaflow.cli import main, write_stack_state
-from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig
+from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig
 from tests.support import polling
 
 TINY_MODEL = REPO_ROOT / "tests" / "fixtures" / "hyenadna" / "tiny_reference"
@@ -35,17 +35,17 @@ def test_package_training_code_writes_a_bundle_with_the_entry_point(tmp_path: Pa
 
 
 def test_fire_schedule_reaches_the_running_stack(tmp_path: Path, capsys) -> None:
-    config = StackConfig(workdir=tmp_path / "local", deliver=False, upload_training_code=False)
-    with LocalStack(config) as stack:
-        write_stack_state(stack)
+    config = PipelineConfig(workdir=tmp_path / "local", deliver=False, upload_training_code=False)
+    with LocalPipeline(config) as pipeline:
+        write_stack_state(pipeline)
 
-        assert main(["fire-schedule", "ReconcileFunction", "--workdir", str(stack.workdir)]) == 0
+        assert main(["fire-schedule", "ReconcileFunction", "--workdir", str(pipeline.workdir)]) == 0
 
-        sqs = stack.client("sqs")
-        (message,) = sqs.receive_message(QueueUrl=stack.router.queue_urls["ReconcileFunction"])["Messages"]
+        sqs = pipeline.client("sqs")
+        (message,) = sqs.receive_message(QueueUrl=pipeline.router.queue_urls["ReconcileFunction"])["Messages"]
         event = json.loads(message["Body"])
         assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
-        assert main(["fire-schedule", "IngestFastaFunction", "--workdir", str(stack.workdir)]) == 2
+        assert main(["fire-schedule", "IngestFastaFunction", "--workdir", str(pipeline.workdir)]) == 2
         assert "no schedule" in capsys.readouterr().err
 
 
@@ -56,21 +56,21 @@ def test_fire_schedule_without_a_running_stack_says_how_to_start_one(tmp_path: P
 
 @pytest.mark.slow
 def test_invoke_scores_dna_on_a_local_endpoint(tmp_path: Path, capsys, monkeypatch) -> None:
-    config = StackConfig(workdir=tmp_path / "local", deliver=False, upload_training_code=False)
-    with LocalStack(config) as stack:
+    config = PipelineConfig(workdir=tmp_path / "local", deliver=False, upload_training_code=False)
+    with LocalPipeline(config) as pipeline:
         # Given an endpoint serving the tiny reference model
         archive = tmp_path / "model.tar.gz"
         with tarfile.open(archive, "w:gz") as tar:
             for path in TINY_MODEL.iterdir():
                 tar.add(path, arcname=path.name)
-        stack.client("s3").upload_file(str(archive), stack.data_bucket, "models/cli/model.tar.gz")
-        sagemaker = stack.client("sagemaker")
+        pipeline.client("s3").upload_file(str(archive), pipeline.data_bucket, "models/cli/model.tar.gz")
+        sagemaker = pipeline.client("sagemaker")
         sagemaker.create_model(
             ModelName="hyenaflow-cli",
-            ExecutionRoleArn=stack.resources["SageMakerExecutionRole"].attributes["Arn"],
+            ExecutionRoleArn=pipeline.resources["SageMakerExecutionRole"].attributes["Arn"],
             PrimaryContainer={
                 "Image": "local",
-                "ModelDataUrl": f"s3://{stack.data_bucket}/models/cli/model.tar.gz",
+                "ModelDataUrl": f"s3://{pipeline.data_bucket}/models/cli/model.tar.gz",
             },
         )
         sagemaker.create_endpoint_config(
@@ -94,14 +94,14 @@ def test_invoke_scores_dna_on_a_local_endpoint(tmp_path: Path, capsys, monkeypat
             "the endpoint",
         )
         assert status == "InService"
-        for name, value in stack.env().items():
+        for name, value in pipeline.env().items():
             monkeypatch.setenv(name, value)
         capsys.readouterr()
 
         # When the CLI asks it to score a sequence
         code = main(
             ["invoke", "--endpoint-name", "hyenaflow-cli", "--task", "score", "--sequence", "ACGTACGTTTGA"]
-            + ["--endpoint-url", stack.endpoint_url]
+            + ["--endpoint-url", pipeline.endpoint_url]
         )
 
         # Then it prints the endpoint's JSON answer
@@ -163,9 +163,9 @@ def test_local_up_serves_until_terminated_and_fires_schedules(tmp_path: Path) ->
 def test_upload_training_code_finds_the_data_bucket_in_the_stack_outputs(
     tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    config = StackConfig(workdir=tmp_path / "local", deliver=False, upload_training_code=False)
-    with LocalStack(config) as stack:
-        for name, value in stack.env().items():
+    config = PipelineConfig(workdir=tmp_path / "local", deliver=False, upload_training_code=False)
+    with LocalPipeline(config) as pipeline:
+        for name, value in pipeline.env().items():
             monkeypatch.setenv(name, value)
         # Given a deployed stack whose outputs name the data bucket (as template.yaml's do)
         outputs_only = {
@@ -174,7 +174,7 @@ def test_upload_training_code_finds_the_data_bucket_in_the_stack_outputs(
             },
             "Outputs": {"DataBucketName": {"Value": {"Ref": "Bucket"}}},
         }
-        stack.client("cloudformation").create_stack(
+        pipeline.client("cloudformation").create_stack(
             StackName="my-hyenaflow", TemplateBody=json.dumps(outputs_only)
         )
 
@@ -183,6 +183,6 @@ def test_upload_training_code_finds_the_data_bucket_in_the_stack_outputs(
 
         # Then the bundle lands where start_training's TRAINING_SOURCE_URI points
         assert code == 0
-        head = stack.client("s3").head_object(Bucket="deployed-data", Key="code/training/sourcedir.tar.gz")
+        head = pipeline.client("s3").head_object(Bucket="deployed-data", Key="code/training/sourcedir.tar.gz")
         assert head["ContentLength"] > 1000
         assert "s3://deployed-data/code/training/sourcedir.tar.gz" in capsys.readouterr().out

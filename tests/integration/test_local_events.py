@@ -13,29 +13,29 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
-from hyenaflow.local.stack import REPO_ROOT, LocalStack, StackConfig
+from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig
 
 TEMPLATE = REPO_ROOT / "template.yaml"
 FASTA = b">probe\nACGTACGTNNACGT\n"
 
 
-def _start(workdir: Path, template: Path = TEMPLATE) -> LocalStack:
-    return LocalStack(
-        StackConfig(workdir=workdir, template_path=template, deliver=False, upload_training_code=False)
+def _start(workdir: Path, template: Path = TEMPLATE) -> LocalPipeline:
+    return LocalPipeline(
+        PipelineConfig(workdir=workdir, template_path=template, deliver=False, upload_training_code=False)
     ).start()
 
 
 @pytest.fixture
-def stack(tmp_path: Path):
-    stack = _start(tmp_path / "local")
-    yield stack
-    stack.stop()
+def pipeline(tmp_path: Path):
+    pipeline = _start(tmp_path / "local")
+    yield pipeline
+    pipeline.stop()
 
 
-def _queued(stack: LocalStack, logical_id: str) -> list[dict[str, Any]]:
+def _queued(pipeline: LocalPipeline, logical_id: str) -> list[dict[str, Any]]:
     """Events waiting for `logical_id` (received and deleted)."""
-    sqs = stack.client("sqs")
-    url = stack.router.queue_urls.get(logical_id)
+    sqs = pipeline.client("sqs")
+    url = pipeline.router.queue_urls.get(logical_id)
     if url is None:
         return []
     events = []
@@ -50,23 +50,23 @@ def _queued(stack: LocalStack, logical_id: str) -> list[dict[str, Any]]:
             events.append(json.loads(message["Body"]))
 
 
-def _all_queued(stack: LocalStack) -> dict[str, list[dict[str, Any]]]:
-    return {logical_id: _queued(stack, logical_id) for logical_id in stack.router.queue_urls}
+def _all_queued(pipeline: LocalPipeline) -> dict[str, list[dict[str, Any]]]:
+    return {logical_id: _queued(pipeline, logical_id) for logical_id in pipeline.router.queue_urls}
 
 
-def test_fasta_dropped_in_incoming_reaches_ingest_as_s3_eventbridge_event(stack: LocalStack) -> None:
-    s3 = stack.client("s3")
-    s3.put_object(Bucket=stack.data_bucket, Key="incoming/phage one.fa", Body=FASTA)
-    s3.put_object(Bucket=stack.data_bucket, Key="incoming/phage-two.fa", Body=FASTA + b"ACGT\n")
-    head = s3.head_object(Bucket=stack.data_bucket, Key="incoming/phage-two.fa")
+def test_fasta_dropped_in_incoming_reaches_ingest_as_s3_eventbridge_event(pipeline: LocalPipeline) -> None:
+    s3 = pipeline.client("s3")
+    s3.put_object(Bucket=pipeline.data_bucket, Key="incoming/phage one.fa", Body=FASTA)
+    s3.put_object(Bucket=pipeline.data_bucket, Key="incoming/phage-two.fa", Body=FASTA + b"ACGT\n")
+    head = s3.head_object(Bucket=pipeline.data_bucket, Key="incoming/phage-two.fa")
 
-    ingest = stack.function_for_handler("ingest_fasta").logical_id
-    queued = _all_queued(stack)
+    ingest = pipeline.function_for_handler("ingest_fasta").logical_id
+    queued = _all_queued(pipeline)
 
     first, second = queued.pop(ingest)
     assert all(events == [] for events in queued.values()), queued  # no other function gets it
     parsed = S3EventNotificationEventBridgeModel.model_validate(second)  # the handler's own model
-    assert parsed.detail.bucket.name == stack.data_bucket
+    assert parsed.detail.bucket.name == pipeline.data_bucket
     assert parsed.detail.object.key == "incoming/phage-two.fa"
     assert parsed.detail.object.etag == head["ETag"].strip('"')
     assert parsed.detail.object.size == len(FASTA) + 5
@@ -75,47 +75,47 @@ def test_fasta_dropped_in_incoming_reaches_ingest_as_s3_eventbridge_event(stack:
     assert first["id"] != second["id"]
 
 
-def test_objects_outside_incoming_reach_no_function(stack: LocalStack) -> None:
-    s3 = stack.client("s3")
+def test_objects_outside_incoming_reach_no_function(pipeline: LocalPipeline) -> None:
+    s3 = pipeline.client("s3")
     for key in ("staged/probe/tile.fastq.gz", "rejected/probe.fa", "code/training/sourcedir.tar.gz"):
-        s3.put_object(Bucket=stack.data_bucket, Key=key, Body=FASTA)
+        s3.put_object(Bucket=pipeline.data_bucket, Key=key, Body=FASTA)
 
-    assert _all_queued(stack) == {logical_id: [] for logical_id in stack.router.queue_urls}
+    assert _all_queued(pipeline) == {logical_id: [] for logical_id in pipeline.router.queue_urls}
 
 
-def test_omics_import_completion_reaches_start_training_only(stack: LocalStack) -> None:
-    detail = {"id": "1234567890", "sequenceStoreId": stack.sequence_store_id, "status": "COMPLETED"}
-    stack.aws.events.put(
-        stack.aws.account_id,
-        stack.config.region,
+def test_omics_import_completion_reaches_start_training_only(pipeline: LocalPipeline) -> None:
+    detail = {"id": "1234567890", "sequenceStoreId": pipeline.sequence_store_id, "status": "COMPLETED"}
+    pipeline.aws.events.put(
+        pipeline.aws.account_id,
+        pipeline.config.region,
         "aws.omics",
         "Read Set Import Job Status Change",
         detail,
         [
-            f"arn:aws:omics:us-east-1:123456789012:sequenceStore/{stack.sequence_store_id}/importJob/1234567890"
+            f"arn:aws:omics:us-east-1:123456789012:sequenceStore/{pipeline.sequence_store_id}/importJob/1234567890"
         ],
     )
 
-    start_training = stack.function_for_handler("start_training").logical_id
-    queued = _all_queued(stack)
+    start_training = pipeline.function_for_handler("start_training").logical_id
+    queued = _all_queued(pipeline)
     (event,) = queued.pop(start_training)
     assert event["detail"] == detail and event["source"] == "aws.omics"
     assert all(events == [] for events in queued.values()), queued
 
 
-def test_training_job_completion_reaches_deploy_model(stack: LocalStack) -> None:
+def test_training_job_completion_reaches_deploy_model(pipeline: LocalPipeline) -> None:
     detail = {"TrainingJobName": "hyenaflow-1234567890", "TrainingJobStatus": "Completed"}
-    stack.aws.events.put(
-        stack.aws.account_id,
-        stack.config.region,
+    pipeline.aws.events.put(
+        pipeline.aws.account_id,
+        pipeline.config.region,
         "aws.sagemaker",
         "SageMaker Training Job State Change",
         detail,
         ["arn:aws:sagemaker:us-east-1:123456789012:training-job/hyenaflow-1234567890"],
     )
 
-    deploy = stack.function_for_handler("deploy_model").logical_id
-    (event,) = _queued(stack, deploy)
+    deploy = pipeline.function_for_handler("deploy_model").logical_id
+    (event,) = _queued(pipeline, deploy)
     assert event["detail"]["TrainingJobName"] == "hyenaflow-1234567890"
 
 
@@ -125,26 +125,26 @@ def test_wrong_pattern_in_template_fails_locally_too(tmp_path: Path) -> None:
     assert "incoming/" in text
     broken = tmp_path / "template.yaml"
     broken.write_text(text.replace("incoming/", "inbox/"))
-    stack = _start(tmp_path / "local", broken)
+    pipeline = _start(tmp_path / "local", broken)
     try:
         # When a FASTA lands in incoming/
-        stack.client("s3").put_object(Bucket=stack.data_bucket, Key="incoming/probe.fa", Body=FASTA)
+        pipeline.client("s3").put_object(Bucket=pipeline.data_bucket, Key="incoming/probe.fa", Body=FASTA)
         # Then no function is invoked, exactly as in AWS
-        ingest = stack.function_for_handler("ingest_fasta").logical_id
-        assert _queued(stack, ingest) == []
+        ingest = pipeline.function_for_handler("ingest_fasta").logical_id
+        assert _queued(pipeline, ingest) == []
         # (and the rule does fire for the prefix it names, so the routing itself works)
-        stack.client("s3").put_object(Bucket=stack.data_bucket, Key="inbox/probe.fa", Body=FASTA)
-        assert len(_queued(stack, ingest)) == 1
+        pipeline.client("s3").put_object(Bucket=pipeline.data_bucket, Key="inbox/probe.fa", Body=FASTA)
+        assert len(_queued(pipeline, ingest)) == 1
     finally:
-        stack.stop()
+        pipeline.stop()
 
 
-def test_schedules_of_the_template_fire_on_request(stack: LocalStack) -> None:
-    scheduled = sorted({route.function_logical_id for route in stack.router.routes if route.schedule})
+def test_schedules_of_the_template_fire_on_request(pipeline: LocalPipeline) -> None:
+    scheduled = sorted({route.function_logical_id for route in pipeline.router.routes if route.schedule})
     assert scheduled, "template.yaml declares no schedule"
 
     for logical_id in scheduled:
-        stack.fire_schedule(logical_id)
+        pipeline.fire_schedule(logical_id)
 
     for logical_id in scheduled:
-        assert len(_queued(stack, logical_id)) == 1
+        assert len(_queued(pipeline, logical_id)) == 1

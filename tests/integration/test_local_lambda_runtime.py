@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hyenaflow.local.stack import LocalStack, StackConfig
+from hyenaflow.local.pipeline import LocalPipeline, PipelineConfig
 from tests.support import polling
 
 PROBE_TEMPLATE = """\
@@ -134,16 +134,16 @@ def _write_probe_project(root: Path) -> Path:
 
 
 @pytest.fixture
-def probe_stack(tmp_path: Path):
+def probe_pipeline(tmp_path: Path):
     probe_out = _write_probe_project(tmp_path)
-    config = StackConfig(
+    config = PipelineConfig(
         workdir=tmp_path / "local",
         template_path=tmp_path / "template.yaml",
         upload_training_code=False,
         retry_delays_s=(0.05, 0.05),
     )
-    with LocalStack(config) as stack:
-        yield stack, probe_out
+    with LocalPipeline(config) as pipeline:
+        yield pipeline, probe_out
 
 
 def _records(probe_out: Path) -> list[dict[str, Any]]:
@@ -156,37 +156,37 @@ def _wait_for(condition, timeout_s: float = 20.0, what: str = "condition") -> An
     return polling.wait_for(condition, what, timeout_s, interval_s=0.05)
 
 
-def _put_probe(stack: LocalStack, detail: dict[str, Any]) -> None:
-    stack.client("events").put_events(
+def _put_probe(pipeline: LocalPipeline, detail: dict[str, Any]) -> None:
+    pipeline.client("events").put_events(
         Entries=[{"Source": "hyenaflow.test", "DetailType": "Probe", "Detail": json.dumps(detail)}]
     )
 
 
-def test_handler_gets_template_environment_with_refs_resolved_and_a_lambda_context(probe_stack) -> None:
-    stack, probe_out = probe_stack
-    _put_probe(stack, {"n": 1})
+def test_handler_gets_template_environment_with_refs_resolved_and_a_lambda_context(probe_pipeline) -> None:
+    pipeline, probe_out = probe_pipeline
+    _put_probe(pipeline, {"n": 1})
 
     (record,) = _wait_for(lambda: _records(probe_out), what="probe invocation")
 
     assert record["event"]["detail"] == {"n": 1}
     assert record["event"]["account"] == "123456789012"
-    assert record["state_table"] == stack.state_table
+    assert record["state_table"] == pipeline.state_table
     assert record["alert_topic_arn"].startswith("arn:aws:sns:us-east-1:123456789012:")
     assert record["stage_name"] == "local-test-us-east-1"
-    assert record["endpoint"] == stack.endpoint_url
+    assert record["endpoint"] == pipeline.endpoint_url
     assert record["function_name"] == "hyenaflow-local-ProbeFunction"
     assert record["memory"] == 256
     assert 0 < record["remaining_ms"] <= 30_000
-    log = stack.runtime.log_path(stack.function("ProbeFunction")).read_text()
+    log = pipeline.runtime.log_path(pipeline.function("ProbeFunction")).read_text()
     assert "probe handled" in log and "REPORT RequestId" in log
 
 
-def test_failing_event_is_retried_twice_then_sent_to_on_failure_destination(probe_stack) -> None:
-    stack, probe_out = probe_stack
-    _put_probe(stack, {"fail": True})
+def test_failing_event_is_retried_twice_then_sent_to_on_failure_destination(probe_pipeline) -> None:
+    pipeline, probe_out = probe_pipeline
+    _put_probe(pipeline, {"fail": True})
 
-    sqs = stack.client("sqs")
-    dlq_url = stack.resources["ProbeDeadLetterQueue"].ref
+    sqs = pipeline.client("sqs")
+    dlq_url = pipeline.resources["ProbeDeadLetterQueue"].ref
     messages = _wait_for(
         lambda: sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=0).get("Messages"),
         what="on-failure record in the DLQ",
@@ -200,40 +200,40 @@ def test_failing_event_is_retried_twice_then_sent_to_on_failure_destination(prob
     assert record["responsePayload"]["errorMessage"] == "probe asked to fail"
 
 
-def test_fire_schedule_invokes_the_function_with_a_scheduled_event(probe_stack) -> None:
-    stack, probe_out = probe_stack
+def test_fire_schedule_invokes_the_function_with_a_scheduled_event(probe_pipeline) -> None:
+    pipeline, probe_out = probe_pipeline
 
-    stack.fire_schedule("ProbeFunction")
+    pipeline.fire_schedule("ProbeFunction")
 
     (record,) = _wait_for(lambda: _records(probe_out), what="scheduled invocation")
     assert record["event"]["detail-type"] == "Scheduled Event"
     assert record["event"]["source"] == "aws.events"
 
 
-def test_event_outside_the_rule_pattern_invokes_nothing(probe_stack) -> None:
-    stack, probe_out = probe_stack
-    events = stack.client("events")
+def test_event_outside_the_rule_pattern_invokes_nothing(probe_pipeline) -> None:
+    pipeline, probe_out = probe_pipeline
+    events = pipeline.client("events")
     events.put_events(
         Entries=[{"Source": "hyenaflow.other", "DetailType": "Probe", "Detail": json.dumps({"n": 2})}]
     )
-    _put_probe(stack, {"n": 3})  # a matching event afterwards, to know the first one had its chance
+    _put_probe(pipeline, {"n": 3})  # a matching event afterwards, to know the first one had its chance
 
     records = _wait_for(lambda: _records(probe_out), what="the matching event")
     assert [r["event"]["detail"] for r in records] == [{"n": 3}]
 
 
-def test_functions_sharing_code_keep_their_own_module_state(probe_stack) -> None:
+def test_functions_sharing_code_keep_their_own_module_state(probe_pipeline) -> None:
     # Given two functions whose handler module caches an environment variable at import
-    stack, probe_out = probe_stack
-    _put_probe(stack, {"n": 1})
+    pipeline, probe_out = probe_pipeline
+    _put_probe(pipeline, {"n": 1})
     _wait_for(lambda: len(_records(probe_out)) == 1, what="first function")
 
     # When the second function runs the same code after the first one imported it
-    stack.client("events").put_events(
+    pipeline.client("events").put_events(
         Entries=[{"Source": "hyenaflow.test", "DetailType": "OtherProbe", "Detail": json.dumps({"n": 2})}]
     )
     _wait_for(lambda: len(_records(probe_out)) == 2, what="second function")
-    _put_probe(stack, {"n": 3})
+    _put_probe(pipeline, {"n": 3})
     records = _wait_for(
         lambda: len(_records(probe_out)) == 3 and _records(probe_out), what="first function again"
     )
@@ -248,13 +248,13 @@ def test_functions_sharing_code_keep_their_own_module_state(probe_stack) -> None
 
 def test_shortened_schedule_clock_fires_the_template_schedule_repeatedly(tmp_path: Path) -> None:
     probe_out = _write_probe_project(tmp_path)
-    config = StackConfig(
+    config = PipelineConfig(
         workdir=tmp_path / "local",
         template_path=tmp_path / "template.yaml",
         upload_training_code=False,
         schedule_every_s={"ProbeFunction": 0.3},
     )
-    with LocalStack(config):
+    with LocalPipeline(config):
         records = _wait_for(lambda: len(_records(probe_out)) >= 2 and _records(probe_out), what="two ticks")
 
     assert {r["event"]["detail-type"] for r in records} == {"Scheduled Event"}
@@ -268,11 +268,11 @@ def test_modules_the_process_imported_itself_stay_untouched(tmp_path: Path, monk
     monkeypatch.setenv("STAGE_NAME", "imported-by-the-test")
     own = importlib.import_module("probe.handler")
     try:
-        config = StackConfig(
+        config = PipelineConfig(
             workdir=tmp_path / "local", template_path=tmp_path / "template.yaml", upload_training_code=False
         )
-        with LocalStack(config) as stack:
-            _put_probe(stack, {"n": 1})
+        with LocalPipeline(config) as pipeline:
+            _put_probe(pipeline, {"n": 1})
             (record,) = _wait_for(lambda: _records(probe_out), what="probe invocation")
             # the function got its own copy (cold start with its own environment) ...
             assert record["stage_at_import"] == "local-test-us-east-1"
@@ -284,10 +284,10 @@ def test_modules_the_process_imported_itself_stay_untouched(tmp_path: Path, monk
             sys.modules.pop(name, None)
 
 
-def test_queued_event_outside_the_template_pattern_is_dropped_not_invoked(probe_stack) -> None:
+def test_queued_event_outside_the_template_pattern_is_dropped_not_invoked(probe_pipeline) -> None:
     # Given an event in the function's invoke queue that its template pattern does not match
     # (what a matcher more lenient than EventBridge's would let through)
-    stack, probe_out = probe_stack
+    pipeline, probe_out = probe_pipeline
     stray = {
         "version": "0",
         "id": "stray",
@@ -295,13 +295,13 @@ def test_queued_event_outside_the_template_pattern_is_dropped_not_invoked(probe_
         "source": "hyenaflow.other",
         "detail": {"n": 1},
     }
-    stack.client("sqs").send_message(
-        QueueUrl=stack.router.queue_urls["ProbeFunction"], MessageBody=json.dumps(stray)
+    pipeline.client("sqs").send_message(
+        QueueUrl=pipeline.router.queue_urls["ProbeFunction"], MessageBody=json.dumps(stray)
     )
-    _put_probe(stack, {"n": 2})
+    _put_probe(pipeline, {"n": 2})
 
     # Then only the matching event runs the handler; the stray one is recorded as dropped
     records = _wait_for(lambda: _records(probe_out), what="the matching event")
-    _wait_for(lambda: stack.runtime.dropped, what="the stray event to be dropped")
+    _wait_for(lambda: pipeline.runtime.dropped, what="the stray event to be dropped")
     assert [r["event"]["detail"] for r in records] == [{"n": 2}]
-    assert [event["id"] for _, event in stack.runtime.dropped] == ["stray"]
+    assert [event["id"] for _, event in pipeline.runtime.dropped] == ["stray"]

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from hyenaflow.local import LocalAws, start_local_server, wait_for
-from hyenaflow.local.omics import MAX_READ_LENGTH, archive_read_sets
+from hyenaflow.local import AwsServer, start_aws_server, wait_for
+from hyenaflow.local.omics import archive_read_sets
+from hyenaflow.local.omics.fastq_validation import MAX_READ_LENGTH
 
 ROLE = "arn:aws:iam::123456789012:role/omics-import"
 TERMINAL = {"COMPLETED", "COMPLETED_WITH_FAILURES", "FAILED", "CANCELLED"}
@@ -24,26 +25,26 @@ def fastq(reads: list[tuple[str, str]]) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    with start_local_server(tmp_path_factory.mktemp("local-aws")) as local:
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsServer]:
+    with start_aws_server(tmp_path_factory.mktemp("local-aws")) as local:
         yield local
 
 
 @pytest.fixture
-def store(aws: LocalAws) -> dict[str, Any]:
+def store(aws: AwsServer) -> dict[str, Any]:
     omics = aws.client("omics")
     created = omics.create_sequence_store(name=f"store-{uuid.uuid4().hex[:6]}")
     return omics.get_sequence_store(id=created["id"])
 
 
 @pytest.fixture
-def bucket(aws: LocalAws) -> str:
+def bucket(aws: AwsServer) -> str:
     name = f"data-{uuid.uuid4().hex[:8]}"
     aws.client("s3").create_bucket(Bucket=name)
     return name
 
 
-def put(aws: LocalAws, bucket: str, key: str, body: bytes) -> str:
+def put(aws: AwsServer, bucket: str, key: str, body: bytes) -> str:
     aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
     return f"s3://{bucket}/{key}"
 
@@ -57,19 +58,19 @@ def source(uri: str, sample: str = "sample-1") -> dict[str, Any]:
     }
 
 
-def run_import(aws: LocalAws, store_id: str, sources: list[dict[str, Any]]) -> dict[str, Any]:
+def run_import(aws: AwsServer, store_id: str, sources: list[dict[str, Any]]) -> dict[str, Any]:
     omics = aws.client("omics")
     job = omics.start_read_set_import_job(sequenceStoreId=store_id, roleArn=ROLE, sources=sources)
     assert job["status"] == "SUBMITTED"
     return wait_for(
         lambda: omics.get_read_set_import_job(sequenceStoreId=store_id, id=job["id"]),
-        lambda r: r["status"] in TERMINAL,
-        timeout_s=30,
-        what=f"import job {job['id']} to finish",
+        f"import job {job['id']} to finish",
+        30,
+        until=lambda r: r["status"] in TERMINAL,
     )
 
 
-def event_queue(aws: LocalAws, pattern: dict[str, Any]) -> str:
+def event_queue(aws: AwsServer, pattern: dict[str, Any]) -> str:
     """An SQS queue behind an EventBridge rule with `pattern`, as template.yaml wires them."""
     sqs, events = aws.client("sqs"), aws.client("events")
     name = f"q-{uuid.uuid4().hex[:8]}"
@@ -80,13 +81,13 @@ def event_queue(aws: LocalAws, pattern: dict[str, Any]) -> str:
     return url
 
 
-def drain(aws: LocalAws, url: str) -> list[dict[str, Any]]:
+def drain(aws: AwsServer, url: str) -> list[dict[str, Any]]:
     messages = aws.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     return [json.loads(message["Body"]) for message in messages]
 
 
 def test_fastq_import_completes_with_read_set_under_the_access_point_and_event(
-    aws: LocalAws, store: dict[str, Any], bucket: str
+    aws: AwsServer, store: dict[str, Any], bucket: str
 ) -> None:
     body = gzip.compress(fastq([("NC_001422.1:0-8", "GAGTTTTA"), ("NC_001422.1:8-12", "TCGC")]))
     uri = put(aws, bucket, "staged/phix/part-000.fastq.gz", body)
@@ -120,7 +121,7 @@ def test_fastq_import_completes_with_read_set_under_the_access_point_and_event(
 
 
 def test_invalid_record_fails_only_its_source_naming_the_line(
-    aws: LocalAws, store: dict[str, Any], bucket: str
+    aws: AwsServer, store: dict[str, Any], bucket: str
 ) -> None:
     good = put(aws, bucket, "good.fastq.gz", gzip.compress(fastq([("r:0-4", "ACGT")])))
     truncated_quality = b"@r:0-4\nACGT\n+\nIII\n"
@@ -159,7 +160,7 @@ def test_invalid_record_fails_only_its_source_naming_the_line(
     ],
 )
 def test_source_healthomics_would_refuse_fails_the_job(
-    aws: LocalAws, store: dict[str, Any], bucket: str, body: bytes, expected: str
+    aws: AwsServer, store: dict[str, Any], bucket: str, body: bytes, expected: str
 ) -> None:
     uri = put(aws, bucket, "x.fastq.gz", body)
 
@@ -172,7 +173,7 @@ def test_source_healthomics_would_refuse_fails_the_job(
 
 
 def test_source_outside_the_store_region_or_missing_fails(
-    aws: LocalAws, store: dict[str, Any], bucket: str
+    aws: AwsServer, store: dict[str, Any], bucket: str
 ) -> None:
     s3 = aws.client("s3")
     other = f"west-{uuid.uuid4().hex[:8]}"
@@ -190,7 +191,7 @@ def test_source_outside_the_store_region_or_missing_fails(
 
 
 def test_read_sets_and_jobs_page_and_filter_as_boto3_paginators_expect(
-    aws: LocalAws, store: dict[str, Any], bucket: str
+    aws: AwsServer, store: dict[str, Any], bucket: str
 ) -> None:
     uris = [
         put(aws, bucket, f"p{i}.fastq.gz", gzip.compress(fastq([(f"r{i}:0-4", "ACGT")]))) for i in range(3)
@@ -214,7 +215,7 @@ def test_read_sets_and_jobs_page_and_filter_as_boto3_paginators_expect(
 
 
 def test_repeated_client_token_returns_the_same_import_job(
-    aws: LocalAws, store: dict[str, Any], bucket: str
+    aws: AwsServer, store: dict[str, Any], bucket: str
 ) -> None:
     uri = put(aws, bucket, "x.fastq.gz", gzip.compress(fastq([("r:0-4", "ACGT")])))
     omics = aws.client("omics")
@@ -231,7 +232,7 @@ def test_repeated_client_token_returns_the_same_import_job(
 
 
 def test_archived_read_set_is_unreadable_until_activated(
-    aws: LocalAws, store: dict[str, Any], bucket: str
+    aws: AwsServer, store: dict[str, Any], bucket: str
 ) -> None:
     body = gzip.compress(fastq([("r:0-4", "ACGT")]))
     job = run_import(aws, store["id"], [source(put(aws, bucket, "x.fastq.gz", body))])
@@ -255,9 +256,9 @@ def test_archived_read_set_is_unreadable_until_activated(
     )
     activation = wait_for(
         lambda: omics.get_read_set_activation_job(sequenceStoreId=store["id"], id=started["id"]),
-        lambda r: r["status"] in TERMINAL,
-        timeout_s=30,
-        what="activation job",
+        "activation job",
+        30,
+        until=lambda r: r["status"] in TERMINAL,
     )
 
     assert activation["status"] == "COMPLETED"
@@ -266,7 +267,7 @@ def test_archived_read_set_is_unreadable_until_activated(
     assert s3.get_object(Bucket=access_point_bucket, Key=key)["Body"].read() == body
 
 
-def test_unknown_store_is_resource_not_found(aws: LocalAws) -> None:
+def test_unknown_store_is_resource_not_found(aws: AwsServer) -> None:
     with pytest.raises(ClientError) as error:
         aws.client("omics").get_sequence_store(id="1111111111")
 
@@ -306,7 +307,7 @@ def shape_problems(shape: Any, value: Any, path: str = "") -> list[str]:
     return []
 
 
-def test_every_response_matches_the_botocore_output_shape(aws: LocalAws, bucket: str) -> None:
+def test_every_response_matches_the_botocore_output_shape(aws: AwsServer, bucket: str) -> None:
     omics = aws.client("omics")
     raw: dict[str, tuple[Any, bytes]] = {}
 
@@ -321,8 +322,8 @@ def test_every_response_matches_the_botocore_output_shape(aws: LocalAws, bucket:
     job = omics.start_read_set_import_job(sequenceStoreId=store["id"], roleArn=ROLE, sources=[source(uri)])
     wait_for(
         lambda: omics.get_read_set_import_job(sequenceStoreId=store["id"], id=job["id"]),
-        lambda r: r["status"] in TERMINAL,
-        what="import job",
+        "import job",
+        until=lambda r: r["status"] in TERMINAL,
     )
     omics.list_read_set_import_jobs(sequenceStoreId=store["id"])
     read_set_id = omics.list_read_sets(sequenceStoreId=store["id"])["readSets"][0]["id"]
@@ -340,7 +341,7 @@ def test_every_response_matches_the_botocore_output_shape(aws: LocalAws, bucket:
     assert s3_access["s3Uri"].startswith("s3://") and s3_access["s3AccessPointArn"].startswith("arn:aws:s3:")
 
 
-def test_requests_with_storage_host_prefix_are_served(aws: LocalAws, tmp_path: Path) -> None:
+def test_requests_with_storage_host_prefix_are_served(aws: AwsServer, tmp_path: Path) -> None:
     """A client that keeps host-prefix injection on still reaches the emulation.
 
     Names like `control-storage-localhost` do not resolve, so the request is sent to 127.0.0.1 with
@@ -375,7 +376,7 @@ def test_requests_with_storage_host_prefix_are_served(aws: LocalAws, tmp_path: P
 
 
 def test_event_delivery_failure_does_not_fail_the_import(
-    aws: LocalAws, store: dict[str, Any], bucket: str
+    aws: AwsServer, store: dict[str, Any], bucket: str
 ) -> None:
     """EventBridge delivery is best effort: moto cannot deliver to a Lambda target, the job still completes."""
     events = aws.client("events")

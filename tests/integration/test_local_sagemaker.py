@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from hyenaflow.local import LocalAws, start_local_server, wait_for
+from hyenaflow.local import AwsServer, start_aws_server, wait_for
+from tests.support.archives import tar_gz
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 ENDED = {"Completed", "Failed", "Stopped"}
@@ -62,25 +63,14 @@ FAKE_TRAIN = textwrap.dedent(
 )
 
 
-def tar_gz(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
-def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    with start_local_server(tmp_path_factory.mktemp("local-aws")) as local:
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsServer]:
+    with start_aws_server(tmp_path_factory.mktemp("local-aws")) as local:
         yield local
 
 
 @pytest.fixture(scope="module")
-def bucket(aws: LocalAws) -> str:
+def bucket(aws: AwsServer) -> str:
     s3 = aws.client("s3")
     s3.create_bucket(Bucket="training-bucket")
     s3.put_object(Bucket="training-bucket", Key="readsets/a.fastq.gz", Body=b"a")
@@ -119,17 +109,17 @@ def job_request(bucket: str, instance_type: str = "ml.g5.2xlarge", **hyperparame
     }
 
 
-def wait_ended(aws: LocalAws, name: str) -> dict[str, Any]:
+def wait_ended(aws: AwsServer, name: str) -> dict[str, Any]:
     sagemaker = aws.client("sagemaker")
     return wait_for(
         lambda: sagemaker.describe_training_job(TrainingJobName=name),
-        lambda r: r["TrainingJobStatus"] in ENDED,
-        timeout_s=60,
-        what=f"training job {name} to end",
+        f"training job {name} to end",
+        60,
+        until=lambda r: r["TrainingJobStatus"] in ENDED,
     )
 
 
-def job_events(aws: LocalAws, name: str) -> list[str]:
+def job_events(aws: AwsServer, name: str) -> list[str]:
     return [
         e["detail"]["TrainingJobStatus"]
         for e in aws.events.history
@@ -142,7 +132,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def test_training_job_runs_script_and_completes_with_metrics_and_model(aws: LocalAws, bucket: str) -> None:
+def test_training_job_runs_script_and_completes_with_metrics_and_model(aws: AwsServer, bucket: str) -> None:
     sagemaker, s3 = aws.client("sagemaker"), aws.client("s3")
     name = unique("hyenadna")
 
@@ -170,7 +160,7 @@ def test_training_job_runs_script_and_completes_with_metrics_and_model(aws: Loca
     assert [(s["TrainingJobName"], s["TrainingJobStatus"]) for s in summaries] == [(name, "Completed")]
 
 
-def test_checkpoints_and_tensorboard_logs_sync_with_their_s3_uris(aws: LocalAws, bucket: str) -> None:
+def test_checkpoints_and_tensorboard_logs_sync_with_their_s3_uris(aws: AwsServer, bucket: str) -> None:
     s3, name = aws.client("s3"), unique("resume")
     s3.put_object(Bucket=bucket, Key=f"checkpoints/{name}/step-1.txt", Body=b"earlier")
     request = job_request(bucket, steps="3") | {
@@ -196,7 +186,7 @@ def test_checkpoints_and_tensorboard_logs_sync_with_their_s3_uris(aws: LocalAws,
     ]
 
 
-def test_failing_script_ends_failed_with_the_tail_of_stderr(aws: LocalAws, bucket: str) -> None:
+def test_failing_script_ends_failed_with_the_tail_of_stderr(aws: AwsServer, bucket: str) -> None:
     name = unique("crash")
 
     aws.client("sagemaker").create_training_job(
@@ -211,7 +201,7 @@ def test_failing_script_ends_failed_with_the_tail_of_stderr(aws: LocalAws, bucke
     assert "loading data" in (aws.workdir / "sagemaker/training" / name / "training.log").read_text()
 
 
-def test_duplicate_training_job_name_is_refused(aws: LocalAws, bucket: str) -> None:
+def test_duplicate_training_job_name_is_refused(aws: AwsServer, bucket: str) -> None:
     sagemaker = aws.client("sagemaker")
     name = unique("twice")
     sagemaker.create_training_job(TrainingJobName=name, **job_request(bucket, steps="1"))
@@ -223,7 +213,7 @@ def test_duplicate_training_job_name_is_refused(aws: LocalAws, bucket: str) -> N
     wait_ended(aws, name)
 
 
-def test_concurrent_creates_of_one_name_start_exactly_one_job(aws: LocalAws, bucket: str) -> None:
+def test_concurrent_creates_of_one_name_start_exactly_one_job(aws: AwsServer, bucket: str) -> None:
     """Replayed events can reach two Lambda instances at once; AWS starts one job, refuses the rest."""
     name = unique("replayed")
     clients = [aws.client("sagemaker") for _ in range(4)]
@@ -243,12 +233,12 @@ def test_concurrent_creates_of_one_name_start_exactly_one_job(aws: LocalAws, buc
     assert job_events(aws, name) == ["InProgress", "Completed"]
 
 
-def test_stop_training_job_kills_the_script_and_ends_stopped(aws: LocalAws, bucket: str) -> None:
+def test_stop_training_job_kills_the_script_and_ends_stopped(aws: AwsServer, bucket: str) -> None:
     sagemaker = aws.client("sagemaker")
     name = unique("stop")
     sagemaker.create_training_job(TrainingJobName=name, **job_request(bucket, steps="1", mode="hang"))
     log = aws.workdir / "sagemaker/training" / name / "training.log"
-    wait_for(lambda: log.is_file() and "waiting to be stopped" in log.read_text(), bool, what="script start")
+    wait_for(lambda: log.is_file() and "waiting to be stopped" in log.read_text(), "script start")
 
     sagemaker.stop_training_job(TrainingJobName=name)
     job = wait_ended(aws, name)
@@ -260,7 +250,7 @@ def test_stop_training_job_kills_the_script_and_ends_stopped(aws: LocalAws, buck
     assert "training job is in status Stopped" in error.value.response["Error"]["Message"]
 
 
-def test_job_past_max_runtime_is_stopped(aws: LocalAws, bucket: str) -> None:
+def test_job_past_max_runtime_is_stopped(aws: AwsServer, bucket: str) -> None:
     request = job_request(bucket, steps="1", mode="hang") | {"StoppingCondition": {"MaxRuntimeInSeconds": 1}}
     name = unique("timeout")
 
@@ -270,7 +260,7 @@ def test_job_past_max_runtime_is_stopped(aws: LocalAws, bucket: str) -> None:
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
 
 
-def test_empty_training_channel_fails_like_sagemaker(aws: LocalAws, bucket: str) -> None:
+def test_empty_training_channel_fails_like_sagemaker(aws: AwsServer, bucket: str) -> None:
     request = job_request(bucket, steps="1")
     request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{bucket}/nothing-here/"
     name = unique("empty")
@@ -283,7 +273,7 @@ def test_empty_training_channel_fails_like_sagemaker(aws: LocalAws, bucket: str)
 
 
 @pytest.mark.parametrize("instance_type", ["ml.g5.2xlarge", "ml.g6.2xlarge", "ml.p4d.24xlarge"])
-def test_gpu_training_instance_types_are_accepted(aws: LocalAws, bucket: str, instance_type: str) -> None:
+def test_gpu_training_instance_types_are_accepted(aws: AwsServer, bucket: str, instance_type: str) -> None:
     name = unique("gpu")
 
     aws.client("sagemaker").create_training_job(
@@ -293,7 +283,7 @@ def test_gpu_training_instance_types_are_accepted(aws: LocalAws, bucket: str, in
     assert wait_ended(aws, name)["ResourceConfig"]["InstanceType"] == instance_type
 
 
-def test_unknown_training_instance_type_is_refused(aws: LocalAws, bucket: str) -> None:
+def test_unknown_training_instance_type_is_refused(aws: AwsServer, bucket: str) -> None:
     with pytest.raises(ClientError) as error:
         aws.client("sagemaker").create_training_job(
             TrainingJobName=unique("bad"), **job_request(bucket, "ml.banana.xlarge", steps="1")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import tarfile
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -14,7 +11,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from hyenaflow.local import LocalAws, start_local_server, wait_for
+from hyenaflow.local import AwsServer, start_aws_server, wait_for
+from tests.support.archives import tar_gz
+from tests.support.processes import process_gone
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 
@@ -63,33 +62,33 @@ FAKE_SERVE = textwrap.dedent(
 
 
 def model_tar(version: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in {"version.txt": version, "code/serve.py": FAKE_SERVE}.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_gz({"version.txt": version, "code/serve.py": FAKE_SERVE})
 
 
 @pytest.fixture(scope="module")
-def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    with start_local_server(tmp_path_factory.mktemp("local-aws")) as local:
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsServer]:
+    with start_aws_server(tmp_path_factory.mktemp("local-aws")) as local:
         local.client("s3").create_bucket(Bucket="model-bucket")
         yield local
 
 
-def register_model(aws: LocalAws, version: str, instance_type: str = "ml.g5.xlarge") -> str:
-    """Upload a model.tar.gz, CreateModel + CreateEndpointConfig as deploy_model does; return the config."""
+def register_model(
+    aws: AwsServer, version: str, instance_type: str = "ml.g5.xlarge", model_data_url: str | None = None
+) -> str:
+    """Upload a model.tar.gz (unless `model_data_url` names other model data), CreateModel +
+    CreateEndpointConfig as deploy_model does; return the config."""
     sagemaker, suffix = aws.client("sagemaker"), uuid.uuid4().hex[:8]
-    aws.client("s3").put_object(Bucket="model-bucket", Key=f"{suffix}/model.tar.gz", Body=model_tar(version))
+    if model_data_url is None:
+        model_data_url = f"s3://model-bucket/{suffix}/model.tar.gz"
+        aws.client("s3").put_object(
+            Bucket="model-bucket", Key=f"{suffix}/model.tar.gz", Body=model_tar(version)
+        )
     sagemaker.create_model(
         ModelName=f"model-{suffix}",
         ExecutionRoleArn=ROLE,
         PrimaryContainer={
             "Image": "pytorch-inference",
-            "ModelDataUrl": f"s3://model-bucket/{suffix}/model.tar.gz",
+            "ModelDataUrl": model_data_url,
             # As deploy_model sets them for the PyTorch inference container.
             "Environment": {
                 "SAGEMAKER_PROGRAM": "inference.py",
@@ -111,39 +110,38 @@ def register_model(aws: LocalAws, version: str, instance_type: str = "ml.g5.xlar
     return f"config-{suffix}"
 
 
-def wait_settled(aws: LocalAws, name: str) -> dict[str, Any]:
+def wait_settled(aws: AwsServer, name: str) -> dict[str, Any]:
     sagemaker = aws.client("sagemaker")
     return wait_for(
         lambda: sagemaker.describe_endpoint(EndpointName=name),
-        lambda r: r["EndpointStatus"] not in ("Creating", "Updating"),
-        timeout_s=60,
-        what=f"endpoint {name} to settle",
+        f"endpoint {name} to settle",
+        60,
+        until=lambda r: r["EndpointStatus"] not in ("Creating", "Updating"),
     )
 
 
-def invoke(aws: LocalAws, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+def endpoint_states(aws: AwsServer, name: str) -> list[str]:
+    """EndpointStatus of each "SageMaker Endpoint State Change" event of the endpoint, in order."""
+    return [
+        e["detail"]["EndpointStatus"]
+        for e in aws.events.history
+        if e["detail-type"] == "SageMaker Endpoint State Change" and e["detail"]["EndpointName"] == name
+    ]
+
+
+def invoke(aws: AwsServer, name: str, payload: dict[str, Any]) -> dict[str, Any]:
     response = aws.client("sagemaker-runtime").invoke_endpoint(
         EndpointName=name, ContentType="application/json", Accept="application/json", Body=json.dumps(payload)
     )
     return json.loads(response["Body"].read())
 
 
-def server_pid(aws: LocalAws, name: str) -> int:
+def server_pid(aws: AwsServer, name: str) -> int:
     pids = sorted((aws.workdir / "sagemaker/endpoints" / name).glob("deployment-*/model/server.pid"))
     return int(pids[-1].read_text())
 
 
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # A killed child stays a zombie until reaped; /proc tells the two apart.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(")")[-1].split()[0] == "Z"
-
-
-def test_endpoint_serves_its_model_and_update_swaps_blue_green(aws: LocalAws) -> None:
+def test_endpoint_serves_its_model_and_update_swaps_blue_green(aws: AwsServer) -> None:
     sagemaker, name = aws.client("sagemaker"), f"hyenadna-{uuid.uuid4().hex[:6]}"
     first, second = register_model(aws, "v1"), register_model(aws, "v2", "ml.g6.xlarge")
 
@@ -163,16 +161,11 @@ def test_endpoint_serves_its_model_and_update_swaps_blue_green(aws: LocalAws) ->
     assert (updated["EndpointStatus"], updated["EndpointConfigName"]) == ("InService", second)
     assert "PendingDeploymentSummary" not in updated
     assert invoke(aws, name, {"sequences": ["ACG"]}) == {"model": "v2", "lengths": [3]}
-    wait_for(lambda: process_gone(old_pid), bool, timeout_s=15, what="old inference server to stop")
-    states = [
-        e["detail"]["EndpointStatus"]
-        for e in aws.events.history
-        if e["detail-type"] == "SageMaker Endpoint State Change" and e["detail"]["EndpointName"] == name
-    ]
-    assert states == ["InService", "Updating", "InService"]
+    wait_for(lambda: process_gone(old_pid), "old inference server to stop", 15)
+    assert endpoint_states(aws, name) == ["InService", "Updating", "InService"]
 
 
-def test_failed_update_rolls_back_and_old_model_keeps_serving(aws: LocalAws) -> None:
+def test_failed_update_rolls_back_and_old_model_keeps_serving(aws: AwsServer) -> None:
     sagemaker, name = aws.client("sagemaker"), f"rollback-{uuid.uuid4().hex[:6]}"
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=register_model(aws, "v1"))
     wait_settled(aws, name)
@@ -187,7 +180,7 @@ def test_failed_update_rolls_back_and_old_model_keeps_serving(aws: LocalAws) -> 
     assert invoke(aws, name, {"sequences": ["AC"]})["model"] == "v1"
 
 
-def test_model_that_fails_to_start_leaves_endpoint_failed(aws: LocalAws) -> None:
+def test_model_that_fails_to_start_leaves_endpoint_failed(aws: AwsServer) -> None:
     sagemaker, name = aws.client("sagemaker"), f"failing-{uuid.uuid4().hex[:6]}"
 
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=register_model(aws, "broken"))
@@ -197,7 +190,51 @@ def test_model_that_fails_to_start_leaves_endpoint_failed(aws: LocalAws) -> None
     assert "did not pass the ping health check" in endpoint["FailureReason"]
 
 
-def test_model_client_error_is_returned_as_model_error(aws: LocalAws) -> None:
+UNFETCHABLE_MODEL_DATA = {
+    "outside S3": "https://models.example.com/model.tar.gz",
+    "missing object": "s3://model-bucket/nothing-here/model.tar.gz",
+    "not a tar.gz": "s3://model-bucket/not-a-model.txt",
+}
+
+
+@pytest.mark.parametrize("model_data_url", UNFETCHABLE_MODEL_DATA.values(), ids=UNFETCHABLE_MODEL_DATA.keys())
+def test_model_data_that_cannot_be_fetched_leaves_endpoint_failed_with_the_reason(
+    aws: AwsServer, model_data_url: str
+) -> None:
+    aws.client("s3").put_object(Bucket="model-bucket", Key="not-a-model.txt", Body=b"weights? no")
+    sagemaker, name = aws.client("sagemaker"), f"no-model-{uuid.uuid4().hex[:6]}"
+
+    sagemaker.create_endpoint(
+        EndpointName=name, EndpointConfigName=register_model(aws, "v1", model_data_url=model_data_url)
+    )
+    endpoint = wait_settled(aws, name)
+
+    assert endpoint["EndpointStatus"] == "Failed"
+    assert model_data_url in endpoint["FailureReason"]
+    assert endpoint_states(aws, name) == ["Failed"]
+
+
+def test_update_to_model_data_that_cannot_be_fetched_keeps_the_old_config_serving(aws: AwsServer) -> None:
+    sagemaker, name = aws.client("sagemaker"), f"bad-update-{uuid.uuid4().hex[:6]}"
+    first = register_model(aws, "v1")
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=first)
+    wait_settled(aws, name)
+    missing = "s3://model-bucket/never-uploaded/model.tar.gz"
+
+    sagemaker.update_endpoint(
+        EndpointName=name, EndpointConfigName=register_model(aws, "v2", model_data_url=missing)
+    )
+    endpoint = wait_settled(aws, name)
+
+    # As SageMaker reports a failed update: InService on the old config, FailureReason set.
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", first)
+    assert missing in endpoint["FailureReason"]
+    assert "PendingDeploymentSummary" not in endpoint
+    assert invoke(aws, name, {"sequences": ["AC"]})["model"] == "v1"
+    assert endpoint_states(aws, name) == ["InService", "Updating", "InService"]
+
+
+def test_model_client_error_is_returned_as_model_error(aws: AwsServer) -> None:
     sagemaker, name = aws.client("sagemaker"), f"errors-{uuid.uuid4().hex[:6]}"
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=register_model(aws, "v1"))
     wait_settled(aws, name)
@@ -212,7 +249,7 @@ def test_model_client_error_is_returned_as_model_error(aws: LocalAws) -> None:
     assert "'sequences' must be a non-empty list of DNA strings" in response["OriginalMessage"]
 
 
-def test_deleted_endpoint_stops_its_server_and_refuses_invocations(aws: LocalAws) -> None:
+def test_deleted_endpoint_stops_its_server_and_refuses_invocations(aws: AwsServer) -> None:
     sagemaker, name = aws.client("sagemaker"), f"delete-{uuid.uuid4().hex[:6]}"
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=register_model(aws, "v1"))
     wait_settled(aws, name)
@@ -220,14 +257,14 @@ def test_deleted_endpoint_stops_its_server_and_refuses_invocations(aws: LocalAws
 
     sagemaker.delete_endpoint(EndpointName=name)
 
-    wait_for(lambda: process_gone(pid), bool, timeout_s=15, what="inference server to stop")
+    wait_for(lambda: process_gone(pid), "inference server to stop", 15)
     with pytest.raises(ClientError) as error:
         invoke(aws, name, {"sequences": ["A"]})
     assert error.value.response["Error"]["Code"] == "ValidationError"
 
 
 @pytest.mark.parametrize("instance_type", ["ml.g5.xlarge", "ml.g6.xlarge", "ml.p4d.24xlarge"])
-def test_gpu_endpoint_instance_types_are_accepted(aws: LocalAws, instance_type: str) -> None:
+def test_gpu_endpoint_instance_types_are_accepted(aws: AwsServer, instance_type: str) -> None:
     config = register_model(aws, "v1", instance_type)
 
     variants = aws.client("sagemaker").describe_endpoint_config(EndpointConfigName=config)[
@@ -237,7 +274,7 @@ def test_gpu_endpoint_instance_types_are_accepted(aws: LocalAws, instance_type: 
     assert variants[0]["InstanceType"] == instance_type
 
 
-def test_existing_model_and_endpoint_config_names_are_refused(aws: LocalAws) -> None:
+def test_existing_model_and_endpoint_config_names_are_refused(aws: AwsServer) -> None:
     sagemaker = aws.client("sagemaker")
     config = register_model(aws, "v1")
     model = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0][

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import tarfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
-from hyenaflow.local import start_local_server, wait_for
+from hyenaflow.local import AwsServer, start_aws_server, wait_for
+from tests.support.archives import tar_gz
+from tests.support.processes import process_gone
 
 HANGING_TRAIN = textwrap.dedent(
     """
@@ -22,37 +22,32 @@ HANGING_TRAIN = textwrap.dedent(
 )
 
 
-def source_dir_tar(script: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("train.py")
-        info.size = len(script.encode())
-        tar.addfile(info, io.BytesIO(script.encode()))
-    return buffer.getvalue()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(")")[-1].split()[0] != "Z"
+def start_training_job(aws: AwsServer, name: str, bucket: str, script: str, **request: Any) -> None:
+    """A training job running `script` as train.py on one channel, its code and data in `bucket`."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="data/x", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="code.tar.gz", Body=tar_gz({"train.py": script}))
+    channel = {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/data/"}}
+    aws.client("sagemaker").create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+        RoleArn="arn:aws:iam::123456789012:role/r",
+        HyperParameters={"sagemaker_submit_directory": f'"s3://{bucket}/code.tar.gz"'},
+        InputDataConfig=[{"ChannelName": "train", "DataSource": channel}],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
+        ResourceConfig={"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        **request,
+    )
 
 
 def test_one_endpoint_serves_every_service_the_stack_uses(tmp_path: Path) -> None:
-    with start_local_server(tmp_path) as aws:
+    with start_aws_server(tmp_path) as aws:
         aws.client("s3").create_bucket(Bucket="one-endpoint")
         aws.client("dynamodb").create_table(
             TableName="state",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
         topic = aws.client("sns").create_topic(Name="alerts")["TopicArn"]
@@ -71,18 +66,18 @@ def test_one_endpoint_serves_every_service_the_stack_uses(tmp_path: Path) -> Non
 
 
 def test_each_server_starts_empty(tmp_path: Path) -> None:
-    with start_local_server(tmp_path / "first") as aws:
+    with start_aws_server(tmp_path / "first") as aws:
         aws.client("s3").create_bucket(Bucket="left-behind")
         aws.client("omics").create_sequence_store(name="left-behind")
 
-    with start_local_server(tmp_path / "second") as aws:
+    with start_aws_server(tmp_path / "second") as aws:
         assert aws.client("s3").list_buckets()["Buckets"] == []
         assert aws.client("omics").list_sequence_stores()["sequenceStores"] == []
 
 
 def test_training_event_reaches_an_sqs_rule_target_with_the_real_shape(tmp_path: Path) -> None:
-    with start_local_server(tmp_path) as aws:
-        sqs, events, s3 = aws.client("sqs"), aws.client("events"), aws.client("s3")
+    with start_aws_server(tmp_path) as aws:
+        sqs, events = aws.client("sqs"), aws.client("events")
         url = sqs.create_queue(QueueName="training-events")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         pattern = {
@@ -92,32 +87,18 @@ def test_training_event_reaches_an_sqs_rule_target_with_the_real_shape(tmp_path:
         }
         events.put_rule(Name="training-ended", EventPattern=json.dumps(pattern))
         events.put_targets(Rule="training-ended", Targets=[{"Id": "q", "Arn": arn}])
-        s3.create_bucket(Bucket="events-bucket")
-        s3.put_object(Bucket="events-bucket", Key="data/x", Body=b"x")
-        s3.put_object(Bucket="events-bucket", Key="code.tar.gz", Body=source_dir_tar("print('done')\n"))
 
-        aws.client("sagemaker").create_training_job(
-            TrainingJobName="evented",
-            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
-            RoleArn="arn:aws:iam::123456789012:role/r",
-            HyperParameters={"sagemaker_submit_directory": '"s3://events-bucket/code.tar.gz"'},
-            InputDataConfig=[
-                {
-                    "ChannelName": "train",
-                    "DataSource": {
-                        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://events-bucket/data/"}
-                    },
-                }
-            ],
-            OutputDataConfig={"S3OutputPath": "s3://events-bucket/out"},
-            ResourceConfig={"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        start_training_job(
+            aws,
+            "evented",
+            "events-bucket",
+            "print('done')\n",
             StoppingCondition={"MaxRuntimeInSeconds": 60},
         )
         messages = wait_for(
             lambda: sqs.receive_message(QueueUrl=url).get("Messages", []),
-            bool,
-            timeout_s=30,
-            what="training event on the queue",
+            "training event on the queue",
+            30,
         )
 
     event = json.loads(messages[0]["Body"])
@@ -132,28 +113,11 @@ def test_training_event_reaches_an_sqs_rule_target_with_the_real_shape(tmp_path:
 
 
 def test_stop_ends_running_training_scripts(tmp_path: Path) -> None:
-    aws = start_local_server(tmp_path)
-    s3 = aws.client("s3")
-    s3.create_bucket(Bucket="stop-bucket")
-    s3.put_object(Bucket="stop-bucket", Key="data/x", Body=b"x")
-    s3.put_object(Bucket="stop-bucket", Key="code.tar.gz", Body=source_dir_tar(HANGING_TRAIN))
-    aws.client("sagemaker").create_training_job(
-        TrainingJobName="hangs",
-        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
-        RoleArn="arn:aws:iam::123456789012:role/r",
-        HyperParameters={"sagemaker_submit_directory": '"s3://stop-bucket/code.tar.gz"'},
-        InputDataConfig=[
-            {
-                "ChannelName": "train",
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://stop-bucket/data/"}},
-            }
-        ],
-        OutputDataConfig={"S3OutputPath": "s3://stop-bucket/out"},
-        ResourceConfig={"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
-    )
+    aws = start_aws_server(tmp_path)
+    start_training_job(aws, "hangs", "stop-bucket", HANGING_TRAIN)
     pid_file = tmp_path / "sagemaker/training/hangs/train.pid"
-    pid = wait_for(lambda: pid_file.is_file() and pid_file.read_text(), bool, what="training script to start")
+    pid = wait_for(lambda: pid_file.is_file() and pid_file.read_text(), "training script to start")
 
     aws.stop()
 
-    assert not alive(int(pid))
+    assert process_gone(int(pid))

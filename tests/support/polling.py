@@ -1,18 +1,10 @@
-"""Waiting in tests: poll with a deadline, never a fixed sleep (STYLE.md)."""
+"""Waiting in tests: poll with a deadline, never sleep a fixed time.
 
-from __future__ import annotations
+A fixed sleep is too short on a busy machine and wasted on a quiet one, and a wall-clock upper
+bound makes a test fail because the machine is slow, not because the code is wrong. Tests use the
+project's one polling helper, the same the demo uses.
+"""
 
-import time
-from collections.abc import Callable
-from typing import Any
+from hyenaflow.local.polling import wait_for
 
-
-def wait_for(condition: Callable[[], Any], what: str, timeout_s: float, interval_s: float = 0.2) -> Any:
-    """Return condition()'s first truthy value; AssertionError naming `what` after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+__all__ = ["wait_for"]

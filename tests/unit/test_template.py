@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hyenaflow.local.event_patterns import matches
-from hyenaflow.local.events import IntrinsicResolver, LocalResource, load_template
+from hyenaflow.local.template import IntrinsicResolver, LocalResource, load_template
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"

@@ -1,15 +1,11 @@
-"""HealthOmics sequence stores, emulated on moto's backend framework (moto has no omics).
-
-Served by the same moto server (see moto_server.py). Requests are parsed and responses
-serialised by moto from botocore's omics service model (`automated_parameter_parsing` +
-`ActionResult`), so shapes, status codes and error codes are those boto3 expects.
+"""HealthOmics sequence stores: the backend (state and behaviour), on moto's framework.
 
 What is emulated, as HealthOmics behaves:
 - CreateSequenceStore / GetSequenceStore / ListSequenceStores, each store with an S3 access point
   whose alias is a moto S3 bucket (`s3Access.s3Uri` = `s3://<alias>/<account>/sequenceStore/<id>/`).
 - StartReadSetImportJob runs in a background thread: SUBMITTED -> IN_PROGRESS -> COMPLETED |
-  COMPLETED_WITH_FAILURES | FAILED, one read set per source. FASTQ sources are validated (same
-  Region, object exists, gzip, 4-line records, read length limit) and copied to
+  COMPLETED_WITH_FAILURES | FAILED, one read set per source. FASTQ sources are validated
+  (fastq_validation.py; same Region, object exists) and copied to
   `<s3Uri>readSet/<readSetId>/<source file name>`. Each status change puts an `aws.omics`
   "Read Set Import Job Status Change" event on the default bus. A repeated clientToken returns
   the existing job (idempotent, as AWS idempotency tokens are).
@@ -21,43 +17,24 @@ Only FASTQ imports are emulated; BAM/CRAM/uBAM sources fail with a message that 
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 import threading
 import uuid
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.base_backend import BackendDict, BaseBackend
-from moto.core.exceptions import ServiceException
-from moto.core.responses import ActionResult, BaseResponse
 
-from hyenaflow.local.moto_server import DEFAULT_REGION, ExtraService
+from hyenaflow.local.account import ACCOUNT_ID, DEFAULT_REGION
+from hyenaflow.local.omics.exceptions import ResourceNotFoundException, SourceInvalid, ValidationException
+from hyenaflow.local.omics.fastq_validation import validate_fastq_gz
+from hyenaflow.local.service_events import EventBus
 
-if TYPE_CHECKING:
-    from hyenaflow.local.moto_server import EventBus
-
-# Longest FASTQ read accepted. HealthOmics takes long reads (ONT/PacBio) in FASTQ; our tiles are
-# 10 kb (functions/common/fastq_tiles.py), far below this.
-MAX_READ_LENGTH = 100_000
 IMPORT_EVENT = "Read Set Import Job Status Change"
 ACTIVATION_EVENT = "Read Set Activation Job Status Change"
-_IUPAC_BYTES = b"ACGTURYSWKMBDHVNacgturyswkmbdhvn.-"
-_PHRED33_BYTES = bytes(range(33, 127))
 _S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
-
-
-class ResourceNotFoundException(ServiceException):
-    code = "ResourceNotFoundException"
-
-
-class ValidationException(ServiceException):
-    code = "ValidationException"
 
 
 def _now() -> datetime:
@@ -66,6 +43,18 @@ def _now() -> datetime:
 
 def _numeric_id() -> str:
     return str(random.randint(10**9, 10**10 - 1))
+
+
+def members(source: object, *names: str, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Attributes of `source` as members of an answer (`sequence_store_id` -> `sequenceStoreId`);
+    the `optional` ones only when set, as AWS leaves an unset optional member out."""
+    chosen = [*names, *(name for name in optional if getattr(source, name))]
+    return {_camel_case(name): getattr(source, name) for name in chosen}
+
+
+def _camel_case(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 @dataclass
@@ -88,21 +77,11 @@ class SequenceStore:
         return f"s3://{self.access_point_bucket}/{self.s3_prefix}"
 
     def detail(self) -> dict[str, Any]:
-        out = {
-            "id": self.id,
-            "arn": self.arn,
-            "name": self.name,
-            "sseConfig": self.sse_config,
-            "creationTime": self.creation_time,
-            "eTagAlgorithmFamily": self.e_tag_algorithm_family,
-            "status": "ACTIVE",
-            "updateTime": self.creation_time,
-        }
-        if self.description:
-            out["description"] = self.description
-        if self.fallback_location:
-            out["fallbackLocation"] = self.fallback_location
-        return out
+        return members(
+            self,
+            *("id", "arn", "name", "sse_config", "creation_time", "e_tag_algorithm_family"),
+            optional=("description", "fallback_location"),
+        ) | {"status": "ACTIVE", "updateTime": self.creation_time}
 
 
 @dataclass
@@ -124,29 +103,18 @@ class ReadSet:
     archived_objects: dict[str, bytes] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "arn": self.arn,
-            "sequenceStoreId": self.sequence_store_id,
-            "subjectId": self.subject_id,
-            "sampleId": self.sample_id,
-            "status": self.status,
+        identity = ("id", "arn", "sequence_store_id", "subject_id", "sample_id", "status", "creation_time")
+        return members(self, *identity, optional=("name", "description")) | {
             "fileType": "FASTQ",
-            "creationTime": self.creation_time,
             "creationType": "IMPORT",
             "sequenceInformation": {
                 "totalReadCount": self.total_read_count,
                 "totalBaseCount": self.total_base_count,
-            },
+            }
+            | members(self, optional=("generated_from",)),
             "etag": {"algorithm": "FASTQ_MD5up"}
             | {source: info["md5"] for source, info in self.files.items()},
         }
-        if self.generated_from:
-            out["sequenceInformation"]["generatedFrom"] = self.generated_from
-        for key, value in (("name", self.name), ("description", self.description)):
-            if value:
-                out[key] = value
-        return out
 
 
 @dataclass
@@ -157,13 +125,8 @@ class ImportSource:
     read_set_id: str | None = None
 
     def detail(self) -> dict[str, Any]:
-        out = {key: value for key, value in self.request.items() if value is not None}
-        out["status"] = self.status
-        if self.status_message:
-            out["statusMessage"] = self.status_message
-        if self.read_set_id:
-            out["readSetId"] = self.read_set_id
-        return out
+        requested = {key: value for key, value in self.request.items() if value is not None}
+        return requested | members(self, "status", optional=("status_message", "read_set_id"))
 
 
 @dataclass
@@ -180,21 +143,11 @@ class Job:
     completion_time: datetime | None = None
 
     def header(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "sequenceStoreId": self.sequence_store_id,
-            "status": self.status,
-            "creationTime": self.creation_time,
-        }
-        if self.role_arn:
-            out["roleArn"] = self.role_arn
-        if self.completion_time:
-            out["completionTime"] = self.completion_time
-        return out
-
-
-class SourceInvalid(Exception):
-    """A source file HealthOmics would refuse; the message goes to the source's statusMessage."""
+        return members(
+            self,
+            *("id", "sequence_store_id", "status", "creation_time"),
+            optional=("role_arn", "completion_time"),
+        )
 
 
 class OmicsBackend(BaseBackend):
@@ -206,16 +159,6 @@ class OmicsBackend(BaseBackend):
         self.activation_jobs: dict[str, Job] = {}
         self.client_tokens: dict[tuple[str, str], str] = {}
         self.lock = threading.RLock()
-
-    # moto builds a backend's routes from its `urls.py`; ours has none. Every request goes to
-    # one dispatcher and moto picks the operation from botocore's model (method + URI).
-    @property
-    def url_bases(self) -> list[str]:
-        return [r"https?://omics\.(.+)\.amazonaws\.com"]
-
-    @property
-    def url_paths(self) -> dict[str, Any]:
-        return {"/.*": OmicsResponse.dispatch}
 
     # --- sequence stores ---------------------------------------------------------------
 
@@ -267,27 +210,40 @@ class OmicsBackend(BaseBackend):
         self.get_sequence_store(store_id)
         if not 1 <= len(sources) <= 100:
             raise ValidationException("sources must hold between 1 and 100 items")
-        with self.lock:
-            if client_token and (store_id, client_token) in self.client_tokens:
-                return self.import_jobs[self.client_tokens[(store_id, client_token)]], False
-            job = Job(
-                id=_numeric_id(),
-                sequence_store_id=store_id,
-                role_arn=role_arn,
-                creation_time=_now(),
-                sources=[ImportSource(request=dict(source)) for source in sources],
-            )
-            self.import_jobs[job.id] = job
-            if client_token:
-                self.client_tokens[(store_id, client_token)] = job.id
-        _run_in_background(self._run_import, job)
-        return job, True
+        job = Job(
+            id=_numeric_id(),
+            sequence_store_id=store_id,
+            role_arn=role_arn,
+            creation_time=_now(),
+            sources=[ImportSource(request=dict(source)) for source in sources],
+        )
+        job, created = self._register_job(self.import_jobs, "import", client_token, job)
+        if created:
+            _run_in_background(self._run_import, job)
+        return job, created
 
     def get_import_job(self, store_id: str, job_id: str) -> Job:
+        return self._find_job(self.import_jobs, "Import", store_id, job_id)
+
+    def _register_job(
+        self, jobs: dict[str, Job], kind: str, client_token: str | None, job: Job
+    ) -> tuple[Job, bool]:
+        """Record a new job, or return the one an earlier request with the same clientToken
+        started (AWS idempotency tokens); whether `job` is the one recorded."""
+        token = (job.sequence_store_id, f"{kind}:{client_token}") if client_token else None
+        with self.lock:
+            if token in self.client_tokens:
+                return jobs[self.client_tokens[token]], False
+            jobs[job.id] = job
+            if token is not None:
+                self.client_tokens[token] = job.id
+        return job, True
+
+    def _find_job(self, jobs: dict[str, Job], kind: str, store_id: str, job_id: str) -> Job:
         self.get_sequence_store(store_id)
-        job = self.import_jobs.get(job_id)
+        job = jobs.get(job_id)
         if job is None or job.sequence_store_id != store_id:
-            raise ResourceNotFoundException(f"Import job {job_id} not found in sequence store {store_id}")
+            raise ResourceNotFoundException(f"{kind} job {job_id} not found in sequence store {store_id}")
         return job
 
     def _run_import(self, job: Job) -> None:
@@ -418,18 +374,16 @@ class OmicsBackend(BaseBackend):
     ) -> Job:
         for read_set_id in read_set_ids:
             self.get_read_set(store_id, read_set_id)
-        with self.lock:
-            if client_token and (store_id, "activation:" + client_token) in self.client_tokens:
-                return self.activation_jobs[self.client_tokens[(store_id, "activation:" + client_token)]]
-            job = Job(
-                id=_numeric_id(),
-                sequence_store_id=store_id,
-                creation_time=_now(),
-                sources=[{"readSetId": read_set_id, "status": "NOT_STARTED"} for read_set_id in read_set_ids],
-            )
-            self.activation_jobs[job.id] = job
-            if client_token:
-                self.client_tokens[(store_id, "activation:" + client_token)] = job.id
+        job = Job(
+            id=_numeric_id(),
+            sequence_store_id=store_id,
+            creation_time=_now(),
+            sources=[{"readSetId": read_set_id, "status": "NOT_STARTED"} for read_set_id in read_set_ids],
+        )
+        with self.lock:  # registered and ACTIVATING as one step, before the job's thread runs
+            job, created = self._register_job(self.activation_jobs, "activation", client_token, job)
+            if not created:
+                return job
             for read_set_id in read_set_ids:
                 if self.read_sets[read_set_id].status == "ARCHIVED":
                     self.read_sets[read_set_id].status = "ACTIVATING"
@@ -437,10 +391,7 @@ class OmicsBackend(BaseBackend):
         return job
 
     def get_activation_job(self, store_id: str, job_id: str) -> Job:
-        job = self.activation_jobs.get(job_id)
-        if job is None or job.sequence_store_id != store_id:
-            raise ResourceNotFoundException(f"Activation job {job_id} not found in sequence store {store_id}")
-        return job
+        return self._find_job(self.activation_jobs, "Activation", store_id, job_id)
 
     def _run_activation(self, job: Job) -> None:
         from moto.s3.models import s3_backends
@@ -483,215 +434,12 @@ class OmicsBackend(BaseBackend):
         _state.events.put(self.account_id, self.region_name, "aws.omics", detail_type, detail, [job_arn])
 
 
-def validate_fastq_gz(data: bytes, uri: str) -> tuple[int, int, str]:
-    """Check a FASTQ source as HealthOmics does; return (reads, bases, md5 of the FASTQ text).
-
-    Streams the decompressed text in blocks (sources may be GBs of gzip) and checks each block's
-    records with C-speed bytes operations; only a failing block is rescanned record by record, so
-    the SourceInvalid raised names the file and line of the first problem.
-    """
-    if data[:2] != b"\x1f\x8b":
-        raise SourceInvalid(f"{uri}: not gzip compressed; HealthOmics takes FASTQ sources as .gz only")
-    md5, reads, bases, lines_done, pending = hashlib.md5(), 0, 0, 0, b""
-    try:
-        for text in _inflate(data):
-            md5.update(text)
-            buffer = pending + text
-            if b"\r" in buffer:
-                buffer = buffer.replace(b"\r\n", b"\n")
-            lines = buffer.split(b"\n")
-            pending = lines.pop()  # an incomplete last line waits for the next block
-            whole = len(lines) - len(lines) % 4
-            bases += _checked_bases(lines[:whole], lines_done + 1, uri)
-            reads, lines_done = reads + whole // 4, lines_done + whole
-            if whole < len(lines):
-                pending = b"\n".join([*lines[whole:], pending])
-    except zlib.error as error:
-        raise SourceInvalid(f"{uri}: corrupt gzip stream after line {lines_done} ({error})") from error
-    tail = pending.rstrip(b"\r").split(b"\n") if pending else []
-    if tail and not tail[-1]:
-        tail.pop()  # the file's final newline
-    if len(tail) % 4:
-        total = lines_done + len(tail)
-        raise SourceInvalid(
-            f"{uri}: {total} lines is not a multiple of 4; FASTQ records are header, sequence, '+', quality"
-        )
-    bases += _checked_bases(tail, lines_done + 1, uri)
-    reads += len(tail) // 4
-    if not reads:
-        raise SourceInvalid(f"{uri}: no FASTQ records")
-    return reads, bases, md5.hexdigest()
-
-
-def _inflate(data: bytes, block: int = 1 << 20) -> Iterator[bytes]:
-    """Decompressed text of every gzip member in `data`, block by block; zlib.error if corrupt."""
-    position = 0
-    while position < len(data):
-        inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
-        while not inflater.eof:
-            if position >= len(data):
-                raise zlib.error("truncated: the gzip stream ends before its trailer")
-            chunk = data[position : position + block]
-            position += len(chunk)
-            yield inflater.decompress(chunk)
-        position -= len(inflater.unused_data)  # the next member starts there
-        if data[position : position + 2] != b"\x1f\x8b":
-            return  # trailing padding after the last member is ignored, as gzip(1) does
-
-
-def _checked_bases(lines: list[bytes], first_line: int, uri: str) -> int:
-    """Bases in whole 4-line records; raises SourceInvalid at the first bad record."""
-    headers, sequences, separators, qualities = lines[0::4], lines[1::4], lines[2::4], lines[3::4]
-    lengths = list(map(len, sequences))
-    if (
-        all(header[:1] == b"@" and len(header) > 1 for header in headers)
-        and all(lengths)
-        and max(lengths, default=0) <= MAX_READ_LENGTH
-        and not b"".join(sequences).translate(None, _IUPAC_BYTES)
-        and all(separator[:1] == b"+" for separator in separators)
-        and lengths == list(map(len, qualities))
-        and not b"".join(qualities).translate(None, _PHRED33_BYTES)
-    ):
-        return sum(lengths)
-    for start in range(0, len(lines), 4):
-        _check_record(lines[start : start + 4], first_line + start, uri)
-    raise AssertionError("a block failed its checks but none of its records did")  # pragma: no cover
-
-
-def _check_record(record: list[bytes], first_line: int, uri: str) -> None:
-    header, sequence, separator, quality = record
-    if header[:1] != b"@" or len(header) < 2:
-        raise SourceInvalid(f"{uri}: line {first_line}: a FASTQ header must start with '@' and name the read")
-    if not sequence or sequence.translate(None, _IUPAC_BYTES):
-        raise SourceInvalid(f"{uri}: line {first_line + 1}: sequence is empty or holds non-IUPAC characters")
-    if len(sequence) > MAX_READ_LENGTH:
-        raise SourceInvalid(
-            f"{uri}: line {first_line + 1}: read of {len(sequence)} bases exceeds the {MAX_READ_LENGTH} base limit"
-        )
-    if separator[:1] != b"+":
-        raise SourceInvalid(f"{uri}: line {first_line + 2}: expected the '+' separator line")
-    if len(quality) != len(sequence):
-        raise SourceInvalid(
-            f"{uri}: line {first_line + 3}: quality has {len(quality)} characters for {len(sequence)} bases"
-        )
-    if quality.translate(None, _PHRED33_BYTES):
-        raise SourceInvalid(f"{uri}: line {first_line + 3}: quality characters must be Phred+33 ('!' to '~')")
-
-
-# --- HTTP layer ---------------------------------------------------------------------------------
-
-
-def _page(items: list[Any], max_results: int | None, next_token: str | None) -> tuple[list[Any], str | None]:
-    if next_token and not next_token.isdigit():
-        raise ValidationException(f"nextToken {next_token!r} is not one this service returned")
-    start = int(next_token) if next_token else 0
-    size = max_results or 100
-    end = start + size
-    return items[start:end], (str(end) if end < len(items) else None)
-
-
-class OmicsResponse(BaseResponse):
-    def __init__(self) -> None:
-        super().__init__(service_name="omics")
-        self.automated_parameter_parsing = True
-
-    @property
-    def backend(self) -> OmicsBackend:
-        return omics_backends[self.current_account][self.region]
-
-    def create_sequence_store(self) -> ActionResult:
-        store = self.backend.create_sequence_store(
-            name=self._get_param("name"),
-            description=self._get_param("description"),
-            fallback_location=self._get_param("fallbackLocation"),
-            tags=self._get_param("tags"),
-            e_tag_algorithm_family=self._get_param("eTagAlgorithmFamily"),
-            sse_config=self._get_param("sseConfig"),
-        )
-        return ActionResult(store.detail() | {"s3Access": {"s3Uri": store.s3_uri}})
-
-    def get_sequence_store(self) -> ActionResult:
-        store = self.backend.get_sequence_store(self._get_param("id"))
-        s3_access = {"s3Uri": store.s3_uri, "s3AccessPointArn": store.s3_access_point_arn}
-        return ActionResult(store.detail() | {"s3Access": s3_access})
-
-    def list_sequence_stores(self) -> ActionResult:
-        stores = [store.detail() for store in self.backend.sequence_stores.values()]
-        page, token = _page(stores, self._get_param("maxResults"), self._get_param("nextToken"))
-        return ActionResult({"sequenceStores": page, "nextToken": token})
-
-    def start_read_set_import_job(self) -> ActionResult:
-        job, created = self.backend.start_read_set_import_job(
-            store_id=self._get_param("sequenceStoreId"),
-            role_arn=self._get_param("roleArn"),
-            sources=self._get_param("sources"),
-            client_token=self._get_param("clientToken"),
-        )
-        # A new job is reported as SUBMITTED even if its thread has already picked it up.
-        return ActionResult(job.header() | ({"status": "SUBMITTED"} if created else {}))
-
-    def get_read_set_import_job(self) -> ActionResult:
-        job = self.backend.get_import_job(self._get_param("sequenceStoreId"), self._get_param("id"))
-        out = job.header() | {"sources": [source.detail() for source in job.sources]}
-        if job.status_message:
-            out["statusMessage"] = job.status_message
-        return ActionResult(out)
-
-    def list_read_set_import_jobs(self) -> ActionResult:
-        store_id = self._get_param("sequenceStoreId")
-        self.backend.get_sequence_store(store_id)
-        wanted = (self._get_param("filter") or {}).get("status")
-        jobs = [
-            job.header()
-            for job in self.backend.import_jobs.values()
-            if job.sequence_store_id == store_id and (wanted is None or job.status == wanted)
-        ]
-        page, token = _page(jobs, self._get_param("maxResults"), self._get_param("nextToken"))
-        return ActionResult({"importJobs": page, "nextToken": token})
-
-    def list_read_sets(self) -> ActionResult:
-        store_id = self._get_param("sequenceStoreId")
-        self.backend.get_sequence_store(store_id)
-        wanted = {key: value for key, value in (self._get_param("filter") or {}).items() if value}
-        matching_fields = {"status", "sampleId", "subjectId", "name"}
-        read_sets = [
-            read_set.summary()
-            for read_set in self.backend.read_sets.values()
-            if read_set.sequence_store_id == store_id
-            and all(
-                read_set.summary().get(key) == value
-                for key, value in wanted.items()
-                if key in matching_fields
-            )
-        ]
-        page, token = _page(read_sets, self._get_param("maxResults"), self._get_param("nextToken"))
-        return ActionResult({"readSets": page, "nextToken": token})
-
-    def get_read_set_metadata(self) -> ActionResult:
-        read_set = self.backend.get_read_set(self._get_param("sequenceStoreId"), self._get_param("id"))
-        return ActionResult(self.backend.read_set_metadata(read_set))
-
-    def start_read_set_activation_job(self) -> ActionResult:
-        sources = self._get_param("sources") or []
-        job = self.backend.start_read_set_activation_job(
-            store_id=self._get_param("sequenceStoreId"),
-            read_set_ids=[source["readSetId"] for source in sources],
-            client_token=self._get_param("clientToken"),
-        )
-        return ActionResult(job.header())
-
-    def get_read_set_activation_job(self) -> ActionResult:
-        job = self.backend.get_activation_job(self._get_param("sequenceStoreId"), self._get_param("id"))
-        out = job.header() | {"sources": job.sources}
-        if job.status_message:
-            out["statusMessage"] = job.status_message
-        return ActionResult(out)
-
-
 omics_backends = BackendDict(OmicsBackend, "omics")
 
 
-# --- module state: events sink and background threads ------------------------------------------
+# --- module state: the event bus and the background job threads ------------------------------
+# moto creates backends lazily, per account and Region (BackendDict), so what they share with the
+# server that runs them lives here; aws_server.py sets it up and tears it down.
 
 
 @dataclass
@@ -716,17 +464,13 @@ def _run_in_background(target: Any, job: Job) -> None:
     thread.start()
 
 
-def service() -> ExtraService:
-    return ExtraService(
-        name="omics", url_pattern=re.compile(r"https?://omics\.(.+)\.amazonaws\.com"), backends=omics_backends
-    )
-
-
 def configure(events: EventBus) -> None:
+    """Send the jobs' status-change events to `events` (the server's bus)."""
     _state.events = events
 
 
 def reset() -> None:
+    """Forget every sequence store, read set and job (each server starts with an empty account)."""
     shutdown()
     omics_backends.clear()
 
@@ -742,7 +486,7 @@ def shutdown(timeout_s: float = 10.0) -> None:
 def archive_read_sets(
     sequence_store_id: str,
     read_set_ids: list[str] | None = None,
-    account_id: str = DEFAULT_ACCOUNT_ID,
+    account_id: str = ACCOUNT_ID,
     region: str = DEFAULT_REGION,
 ) -> list[str]:
     """Archive read sets (all of the store's when `read_set_ids` is None); returns their ids."""

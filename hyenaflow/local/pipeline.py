@@ -1,18 +1,18 @@
-"""The whole pipeline on one machine: `LocalStack` starts it, runs it and shuts it down.
+"""The whole pipeline on one machine: `LocalPipeline` starts it, runs it and shuts it down.
 
-    with LocalStack(StackConfig(workdir=Path(".hyenaflow-local"))) as stack:
-        stack.put_file(Path("data/lambda_phage_NC_001416.fa"))
+    with LocalPipeline(PipelineConfig(workdir=Path(".hyenaflow-local"))) as pipeline:
+        pipeline.put_file(Path("data/lambda_phage_NC_001416.fa"))
         ...
 
-What `start()` does, in order:
-1. starts the local AWS endpoint (hyenaflow.local.moto_server: moto + HealthOmics emulation +
-   SageMaker gap-fill) and makes moto S3 emit EventBridge events in AWS's shape;
+What `start()` does, in order (as `sam deploy` would create the stack, then AWS run it):
+1. starts the local AWS endpoint (hyenaflow.local.aws_server: moto + HealthOmics emulation +
+   SageMaker emulation) and makes moto S3 emit EventBridge events in AWS's shape (s3_events.py);
 2. creates what template.yaml declares and the flow needs (buckets with their EventBridge
    notification setting, DynamoDB tables with their keys, SNS topics, SQS queues, IAM roles,
    HealthOmics sequence stores), so every `!Ref`/`!GetAtt` resolves to a local resource;
 3. uploads the training code bundle (hyenaflow.packaging) to the data bucket, where
    `sam deploy` users put it with `hyenaflow upload-training-code`;
-4. creates the template's EventBridge rules with their real patterns (hyenaflow.local.events)
+4. creates the template's EventBridge rules with their real patterns (hyenaflow.local.event_routing)
    and starts the delivery loop that runs the functions' handlers (hyenaflow.local.lambda_runtime).
 """
 
@@ -27,35 +27,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyenaflow.local.events import (
-    ACCOUNT_ID,
-    EventRouter,
-    IntrinsicResolver,
-    LocalResource,
-    ScheduleClock,
-    install_s3_eventbridge_hook,
-    load_template,
-    resource_enabled,
-    routes_from_template,
-)
+from hyenaflow.local.account import ACCOUNT_ID
+from hyenaflow.local.aws_server import AwsServer, start_aws_server
+from hyenaflow.local.event_routing import EventRouter, ScheduleClock, routes_from_template
 from hyenaflow.local.lambda_runtime import (
+    DEFAULT_RETRY_DELAYS_S,
     DeliveryLoop,
     InvocationResult,
     LambdaFunction,
     LambdaRuntime,
     functions_from_template,
 )
+from hyenaflow.local.s3_events import install_s3_eventbridge_hook
+from hyenaflow.local.template import IntrinsicResolver, LocalResource, load_template, resource_enabled
+from hyenaflow.local.training_budget import local_training_budget
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAINING_CODE_KEY = "code/training/sourcedir.tar.gz"
 
-# Local settings (small training budget for a CPU laptop ...); every value can be overridden (StackConfig / CLI / env).
+# Function variables that differ on one machine, on top of the training budget (training_budget.py).
 LOCAL_ENVIRONMENT = {
     "USE_SPOT": "false",
-    "MAX_STEPS": "150",
-    "MAX_LENGTH": "256",
-    "BATCH_SIZE": "8",
-    "MODEL_SIZE": "tiny",
     # Blue/green waits are for real fleets; locally the new endpoint config serves at once.
     "BAKE_SECONDS": "0",
     "TERMINATION_WAIT_SECONDS": "0",
@@ -65,19 +57,18 @@ LOCAL_OVERRIDE_PREFIX = "HYENAFLOW_LOCAL_"
 
 
 @dataclass
-class StackConfig:
+class PipelineConfig:
     workdir: Path
     template_path: Path = REPO_ROOT / "template.yaml"
     region: str = "us-east-1"
     stack_name: str = "hyenaflow-local"
     host: str = "127.0.0.1"
     port: int = 0
-    # Template parameter values (as `sam deploy --parameter-overrides` would give them).
-    parameter_overrides: dict[str, str] = field(default_factory=dict)
-    # Environment variables set on every function after the template's own (training budget ...).
+    # Environment variables set on every function after the template's own (local_environment_overrides()).
     environment_overrides: dict[str, str] = field(default_factory=dict)
     upload_training_code: bool = True
-    retry_delays_s: tuple[float, ...] = (0.5, 1.0)
+    # Lambda retries a failed asynchronous invocation after about 1 and 2 minutes; locally sooner.
+    retry_delays_s: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S
     on_invocation: Callable[[LambdaFunction, Any, InvocationResult], None] | None = None
     # False: events stay in the functions' invoke queues (tests of the routing alone).
     deliver: bool = True
@@ -86,8 +77,9 @@ class StackConfig:
 
 
 def local_environment_overrides(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """LOCAL_ENVIRONMENT, then HYENAFLOW_LOCAL_* variables of this process, then `extra`."""
-    overrides = dict(LOCAL_ENVIRONMENT)
+    """The local training budget and LOCAL_ENVIRONMENT, then HYENAFLOW_LOCAL_* variables of this
+    process, then `extra`: what `hyenaflow local up` and `hyenaflow demo` set on the functions."""
+    overrides = {**local_training_budget(), **LOCAL_ENVIRONMENT}
     for name, value in os.environ.items():
         if name.startswith(LOCAL_OVERRIDE_PREFIX) and len(name) > len(LOCAL_OVERRIDE_PREFIX):
             overrides[name[len(LOCAL_OVERRIDE_PREFIX) :]] = value
@@ -95,16 +87,17 @@ def local_environment_overrides(extra: Mapping[str, str] | None = None) -> dict[
     return overrides
 
 
-class LocalStack:
-    """A running local pipeline. Use as a context manager, or call `start()` / `stop()`."""
+class LocalPipeline:
+    """template.yaml running on the local AWS server. Use as a context manager, or call
+    `start()` / `stop()`."""
 
-    def __init__(self, config: StackConfig) -> None:
+    def __init__(self, config: PipelineConfig) -> None:
         self.config = config
         self.workdir = Path(config.workdir).resolve()
         self.template: dict[str, Any] = load_template(config.template_path)
         self.resources: dict[str, LocalResource] = {}
         self.parameters: dict[str, str] = {}
-        self.aws: Any = None
+        self.aws: AwsServer | None = None
         self.router: EventRouter | None = None
         self.runtime: LambdaRuntime | None = None
         self.functions: dict[str, LambdaFunction] = {}
@@ -116,20 +109,18 @@ class LocalStack:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> LocalPipeline:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> LocalStack:
-        from hyenaflow.local.moto_server import start_local_server
-
+    def start(self) -> LocalPipeline:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._undo_s3_hook = install_s3_eventbridge_hook()
         try:
-            self.aws = start_local_server(
+            self.aws = start_aws_server(
                 self.workdir / "aws",
                 port=self.config.port,
                 host=self.config.host,
@@ -339,7 +330,6 @@ class LocalStack:
             if "Default" in spec:
                 value = spec["Default"]
                 self.parameters[name] = ",".join(value) if isinstance(value, list) else str(value)
-        self.parameters.update(self.config.parameter_overrides)
 
     def _resolve_leniently(self, value: Any, resolver: IntrinsicResolver) -> Any:
         """Resolve properties whose references exist; drop the few that point at resources the

@@ -9,241 +9,30 @@ template leaves the function uninvoked locally, exactly as in AWS.
 
 Schedules (`Schedule`, `ScheduleV2`, `AWS::Scheduler::Schedule`, rules with a
 `ScheduleExpression`) do not fire by clock; `fire_schedule()` sends the event that EventBridge
-would send straight to the function's invoke queue. Their rules are created without targets:
-moto treats a rule without a pattern as "match everything".
-
-S3: moto 5.2.5 emits EventBridge events for buckets with EventBridge notifications, but not in
-AWS's shape (one constant event id, `eTag` instead of `etag`, `reason: ObjectCreated`,
-`version-id: "null"`). `install_s3_eventbridge_hook()` replaces that emitter with one that emits
-the documented shape.
-
-This module also loads the template (CloudFormation short-form tags) and resolves intrinsic
-functions against the local resources, because both the router and the Lambda runtime need it.
+would send straight to the function's invoke queue, and `ScheduleClock` does so on a shortened
+clock. Their rules are created without targets: moto treats a rule without a pattern as "match
+everything".
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
-import yaml
+from hyenaflow.local.account import ACCOUNT_ID
+from hyenaflow.local.event_patterns import matches
+from hyenaflow.local.template import IntrinsicResolver, resource_enabled
 
-ACCOUNT_ID = "123456789012"
 INVOKE_QUEUE_PREFIX = "hyenaflow-local-invoke-"
 # Message attribute naming the schedule that sent an invoke-queue message (no pattern to check).
 SCHEDULE_ATTRIBUTE = "hyenaflow-schedule"
-
-# ---------------------------------------------------------------------------------------------
-# template.yaml: loading and intrinsic functions
-# ---------------------------------------------------------------------------------------------
-
-_TAGS_WITH_LIST_ARGS = {
-    "GetAtt": "Fn::GetAtt",
-    "Join": "Fn::Join",
-    "Select": "Fn::Select",
-    "Split": "Fn::Split",
-    "If": "Fn::If",
-    "Equals": "Fn::Equals",
-    "And": "Fn::And",
-    "Or": "Fn::Or",
-    "Not": "Fn::Not",
-    "FindInMap": "Fn::FindInMap",
-    "Sub": "Fn::Sub",
-    "Base64": "Fn::Base64",
-    "Cidr": "Fn::Cidr",
-    "GetAZs": "Fn::GetAZs",
-    "ImportValue": "Fn::ImportValue",
-    "ToJsonString": "Fn::ToJsonString",
-    "Length": "Fn::Length",
-}
-
-
-class _TemplateLoader(yaml.SafeLoader):
-    """SafeLoader that reads CloudFormation short-form tags (!Ref, !GetAtt, !Sub ...)."""
-
-
-def _construct_cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if tag_suffix == "Ref":
-        return {"Ref": value}
-    if tag_suffix == "Condition":
-        return {"Condition": value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {_TAGS_WITH_LIST_ARGS.get(tag_suffix, f"Fn::{tag_suffix}"): value}
-
-
-_TemplateLoader.add_multi_constructor("!", _construct_cfn_tag)
-
-
-def load_template(path: str | Path) -> dict[str, Any]:
-    """Read a CloudFormation/SAM template (YAML with short-form tags) into plain dicts."""
-    with open(path, encoding="utf-8") as handle:
-        template = yaml.load(handle, Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
-    if not isinstance(template, dict) or "Resources" not in template:
-        raise ValueError(f"{path}: not a CloudFormation template (no Resources section)")
-    return template
-
-
-@dataclass
-class LocalResource:
-    """What a template resource resolves to locally: its `Ref` value and its `GetAtt` attributes."""
-
-    ref: str
-    attributes: dict[str, str] = field(default_factory=dict)
-
-
-_NO_VALUE = object()
-
-
-class IntrinsicResolver:
-    """Resolves Ref / GetAtt / Sub / Join / If ... against the local resources and parameters."""
-
-    def __init__(
-        self,
-        template: Mapping[str, Any],
-        resources: Mapping[str, LocalResource],
-        parameters: Mapping[str, str],
-        region: str,
-        stack_name: str,
-    ) -> None:
-        self.template = template
-        self.resources = resources
-        self.parameters = dict(parameters)
-        self.pseudo = {
-            "AWS::Region": region,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::StackName": stack_name,
-            "AWS::StackId": f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/{stack_name}/local",
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NoValue": _NO_VALUE,
-        }
-
-    def resolve(self, value: Any) -> Any:
-        resolved = self._resolve(value)
-        return None if resolved is _NO_VALUE else resolved
-
-    def condition(self, name: str) -> bool:
-        return bool(self._resolve(self.template.get("Conditions", {})[name]))
-
-    def _ref(self, name: str) -> Any:
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.resources:
-            return self.resources[name].ref
-        raise KeyError(f"template.yaml: !Ref {name}: no such parameter or resource in the local stack")
-
-    def _get_att(self, logical_id: str, attribute: str) -> str:
-        resource = self.resources.get(logical_id)
-        if resource is None:
-            raise KeyError(f"template.yaml: !GetAtt {logical_id}.{attribute}: no such resource")
-        if attribute not in resource.attributes:
-            raise KeyError(
-                f"template.yaml: !GetAtt {logical_id}.{attribute}: the local stack does not provide "
-                f"this attribute (has: {sorted(resource.attributes)})"
-            )
-        return resource.attributes[attribute]
-
-    def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in variables:
-                return str(variables[name])
-            if "." in name and name.split(".", 1)[0] in self.resources:
-                return self._get_att(*name.split(".", 1))
-            return str(self._ref(name))
-
-        return re.sub(r"\$\{([^}]+)\}", replace, text)
-
-    def _resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            items = [self._resolve(item) for item in value]
-            return [item for item in items if item is not _NO_VALUE]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            ((key, arg),) = value.items()
-            if key == "Ref":
-                return self._ref(arg)
-            if key == "Condition":
-                return self.condition(arg)
-            if key.startswith("Fn::"):
-                return self._function(key, arg)
-        resolved = {key: self._resolve(item) for key, item in value.items()}
-        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
-
-    def _function(self, name: str, arg: Any) -> Any:  # noqa: C901 - one branch per intrinsic
-        if name == "Fn::GetAtt":
-            logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-            return self._get_att(self._resolve(logical_id), self._resolve(attribute))
-        if name == "Fn::Sub":
-            if isinstance(arg, list):
-                text, variables = arg
-                return self._sub(text, {k: self._resolve(v) for k, v in variables.items()})
-            return self._sub(arg, {})
-        if name == "Fn::Join":
-            separator, items = arg
-            return separator.join(str(item) for item in self._resolve(items))
-        if name == "Fn::Select":
-            index, items = arg
-            return self._resolve(items)[int(self._resolve(index))]
-        if name == "Fn::Split":
-            separator, text = arg
-            return self._resolve(text).split(separator)
-        if name == "Fn::If":
-            condition, when_true, when_false = arg
-            return self._resolve(when_true if self.condition(condition) else when_false)
-        if name == "Fn::Equals":
-            left, right = (self._resolve(item) for item in arg)
-            return str(left) == str(right)
-        if name == "Fn::Not":
-            return not self._resolve(arg[0])
-        if name == "Fn::And":
-            return all(self._resolve(item) for item in arg)
-        if name == "Fn::Or":
-            return any(self._resolve(item) for item in arg)
-        if name == "Fn::FindInMap":
-            mapping, top, second = (self._resolve(item) for item in arg)
-            return self.template["Mappings"][mapping][top][second]
-        if name == "Fn::ToJsonString":
-            return json.dumps(self._resolve(arg), separators=(",", ":"))
-        if name == "Fn::Length":
-            return len(self._resolve(arg))
-        if name == "Fn::GetAZs":
-            region = self._resolve(arg) or self.pseudo["AWS::Region"]
-            return [f"{region}a", f"{region}b"]
-        raise ValueError(f"template.yaml: {name} is not supported by the local stack")
-
-
-def resource_enabled(resource: Mapping[str, Any], resolver: IntrinsicResolver) -> bool:
-    """False for resources whose `Condition` is false (they do not exist in the stack)."""
-    condition = resource.get("Condition")
-    return condition is None or resolver.condition(condition)
-
-
-# ---------------------------------------------------------------------------------------------
-# Routes: which events invoke which function
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -380,10 +169,6 @@ def invoke_queue_name(function_logical_id: str) -> str:
     return f"{INVOKE_QUEUE_PREFIX}{function_logical_id}"[:80]
 
 
-def queue_url(endpoint_url: str, queue_name: str) -> str:
-    return f"{endpoint_url.rstrip('/')}/{ACCOUNT_ID}/{queue_name}"
-
-
 class EventRouter:
     """Creates the template's rules on moto EventBridge, each targeting its function's invoke queue."""
 
@@ -447,8 +232,6 @@ class EventRouter:
         reading of EventBridge's pattern language (hyenaflow.local.event_patterns). moto already
         matched it; this second opinion keeps a pattern operator moto reads loosely from
         delivering what AWS would not."""
-        from hyenaflow.local.event_patterns import matches
-
         patterns = [
             r.pattern for r in self.routes if r.function_logical_id == function_logical_id and r.pattern
         ]
@@ -496,93 +279,6 @@ def as_delivered_event(body: str, message_id: str) -> Any:
 
 
 _MOTO_CONSTANT_EVENT_ID = "17793124-05d4-b198-2fde-7ededc63b103"
-
-
-# ---------------------------------------------------------------------------------------------
-# S3 -> EventBridge in the documented shape
-# ---------------------------------------------------------------------------------------------
-
-_S3_REASONS = {
-    "s3:ObjectCreated:Put": "PutObject",
-    "s3:ObjectCreated:Post": "POST Object",
-    "s3:ObjectCreated:Copy": "CopyObject",
-    "s3:ObjectCreated:CompleteMultipartUpload": "CompleteMultipartUpload",
-    "s3:ObjectRemoved:Delete": "DeleteObject",
-    "s3:ObjectRemoved:DeleteMarkerCreated": "DeleteObject",
-}
-
-
-def s3_eventbridge_event(event_name: str, bucket_name: str, region: str, key: Any) -> dict[str, Any] | None:
-    """The EventBridge event S3 sends for `event_name` on `key` (moto FakeKey), per
-    https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html; None for event types
-    the pipeline does not use."""
-    if event_name.startswith("s3:ObjectCreated:"):
-        detail_type = "Object Created"
-    elif event_name.startswith("s3:ObjectRemoved:"):
-        detail_type = "Object Deleted"
-    else:
-        return None
-    obj: dict[str, Any] = {"key": quote_plus(key.name, safe="/")}
-    if detail_type == "Object Created":
-        obj["size"] = key.size
-        obj["etag"] = key.etag.replace('"', "")
-    if key.version_id and key.version_id != "null":
-        obj["version-id"] = key.version_id
-    obj["sequencer"] = f"{int(datetime.now(UTC).timestamp() * 1e6):X}"
-    detail = {
-        "version": "0",
-        "bucket": {"name": bucket_name},
-        "object": obj,
-        "request-id": uuid.uuid4().hex[:16].upper(),
-        "requester": ACCOUNT_ID,
-        "source-ip-address": "127.0.0.1",
-        "reason": _S3_REASONS.get(event_name, event_name.split(":")[-1]),
-    }
-    if detail_type == "Object Deleted":
-        detail["deletion-type"] = "Permanently Deleted"
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": "aws.s3",
-        "account": ACCOUNT_ID,
-        "time": datetime.now(UTC).timestamp(),  # moto's SQS target turns this into ISO-8601
-        "region": region,
-        "resources": [f"arn:aws:s3:::{bucket_name}"],
-        "detail": detail,
-    }
-
-
-def install_s3_eventbridge_hook() -> Callable[[], None]:
-    """Make moto S3 (in this process) emit documented-shape EventBridge events; returns an undo."""
-    from moto.events.models import events_backends
-    from moto.s3 import notifications
-
-    original = notifications._send_event_bridge_message
-
-    def send_event_bridge_message(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
-        event = s3_eventbridge_event(
-            str(event_name.value if hasattr(event_name, "value") else event_name),
-            bucket.name,
-            bucket.region_name,
-            key,
-        )
-        if event is None:
-            return
-        backend = events_backends[account_id][bucket.region_name]
-        for event_bus in backend.event_buses.values():
-            if event_bus.name != "default":  # S3 sends to the default bus only
-                continue
-            for rule in list(event_bus.rules.values()):
-                if rule.state == "ENABLED":
-                    rule.send_to_targets(copy.deepcopy(event), transform_input=False)
-
-    notifications._send_event_bridge_message = send_event_bridge_message
-
-    def undo() -> None:
-        notifications._send_event_bridge_message = original
-
-    return undo
 
 
 class ScheduleClock:

@@ -1,4 +1,4 @@
-"""Local SageMaker training jobs: `train.py` as a subprocess with the SageMaker environment contract.
+"""One local SageMaker training job: `train.py` as a subprocess with the SageMaker environment contract.
 
 Mirrors what the SageMaker training toolkit does inside the container, on this machine:
 channels are downloaded from (moto) S3 to `SM_CHANNEL_<NAME>` directories, the
@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -35,10 +34,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from hyenaflow.local.sagemaker.processes import terminate_process_group
+from hyenaflow.local.sagemaker.s3_uri import split_s3_uri
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TRAINING_CODE_DIR = REPO_ROOT / "training_job"
 FAILURE_REASON_MAX = 1024  # DescribeTrainingJob FailureReason length limit
-LogCallback = Callable[[str, str], None]  # (job name, log line)
 
 
 def decode_hyperparameter(value: str) -> Any:
@@ -102,7 +103,6 @@ class TrainingRun:
     aws_env: dict[str, str]
     training_code_dir: Path
     on_status: Callable[[TrainingRun, str, str, str | None], None]  # (run, status, secondary, reason)
-    log_callback: LogCallback | None = None
     process: subprocess.Popen[bytes] | None = None
     stop_requested: bool = False
     metrics: MetricTracker = field(init=False)
@@ -124,7 +124,7 @@ class TrainingRun:
     def stop(self, timeout_s: float = 10.0) -> None:
         """StopTrainingJob: the script gets SIGTERM (then SIGKILL), the job ends Stopped."""
         self.stop_requested = True
-        _terminate(self.process, timeout_s)
+        terminate_process_group(self.process, timeout_s)
 
     def join(self, timeout_s: float | None = None) -> None:
         self._thread.join(timeout_s)
@@ -284,7 +284,7 @@ class TrainingRun:
             start_new_session=True,  # its own process group, so stop() ends its children too
         )
         if self.stop_requested:  # StopTrainingJob arrived while the process was starting
-            _terminate(self.process, 10.0)
+            terminate_process_group(self.process, 10.0)
         stderr_tail: deque[str] = deque(maxlen=30)
         readers = [
             threading.Thread(target=self._pump, args=(self.process.stdout, None), daemon=True),
@@ -296,7 +296,7 @@ class TrainingRun:
         try:
             returncode: int | str = self.process.wait(timeout=max_runtime)
         except subprocess.TimeoutExpired:
-            _terminate(self.process, 10.0)
+            terminate_process_group(self.process, 10.0)
             returncode = "timeout"
         for reader in readers:
             reader.join(10.0)
@@ -309,8 +309,6 @@ class TrainingRun:
             self.metrics.feed(line)
             if tail is not None:
                 tail.append(line)
-            if self.log_callback:
-                self.log_callback(self.name, line)
 
     def _log(self, line: str) -> None:
         with self._log_lock, self.log_path.open("a", encoding="utf-8") as log:
@@ -365,22 +363,7 @@ def _failure_reason(returncode: int | str, stderr_tail: list[str], program: str)
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise TrainingFailed(f"ClientError: {uri} is not an s3:// URI")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    return bucket, key
-
-
-def _terminate(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
-    """SIGTERM the process group, SIGKILL it if it has not ended within `timeout_s`."""
-    if process is None or process.poll() is not None:
-        return
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-    except ProcessLookupError:
-        pass
+        return split_s3_uri(uri)
+    except ValueError as error:
+        raise TrainingFailed(f"ClientError: {error}") from error

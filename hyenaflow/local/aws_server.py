@@ -1,0 +1,238 @@
+"""One local AWS endpoint: moto's server, plus our HealthOmics and SageMaker emulations.
+
+Why this module reaches into moto: moto has no plugin API for extra services. Its server
+(`DomainDispatcherApplication`) picks a backend by matching a host name inferred from the SigV4
+credential scope (`.../us-east-1/omics/aws4_request` -> `omics.us-east-1.amazonaws.com`) against
+`backend_url_patterns`, then builds a Flask app from that backend's `flask_paths`. We subclass the
+dispatcher so that, for this server instance only, the pattern list also holds `omics` and the app
+factory builds the omics Flask app from our own backend (hyenaflow.local.omics, laid out as a moto
+service). Those are moto internals, so the moto version is pinned and asserted below: on an
+upgrade, re-read `moto/moto_server/werkzeug_app.py` and `threaded_moto_server.py` and bump
+`SUPPORTED_MOTO_VERSION`.
+
+Because routing uses the credential scope rather than the Host header, a request whose host
+carries botocore's `control-storage-`/`storage-` prefix is served the same as one without it.
+
+The WSGI app the server runs is `SageMakerEmulation(ExtendedDispatcher)`: the SageMaker layer
+(hyenaflow.local.sagemaker) answers the operations moto gets wrong and hands everything else on.
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import moto
+from botocore.config import Config
+from flask import Flask
+from moto import backend_index
+from moto.core.base_backend import BackendDict
+from moto.core.utils import convert_to_flask_response
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.utilities import RegexConverter
+from moto.moto_server.werkzeug_app import (
+    BackendRequest,
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.routing import Map
+from werkzeug.serving import make_server
+
+from hyenaflow.local.account import ACCOUNT_ID, DEFAULT_REGION
+from hyenaflow.local.omics import models as omics_models
+from hyenaflow.local.omics import urls as omics_urls
+from hyenaflow.local.sagemaker import SageMakerEmulation
+from hyenaflow.local.service_events import EventBus
+from hyenaflow.local.wsgi import WsgiApp
+
+SUPPORTED_MOTO_VERSION = "5.2.5"
+if moto.__version__ != SUPPORTED_MOTO_VERSION:  # pragma: no cover - guards an upgrade
+    raise ImportError(
+        f"hyenaflow.local extends moto {SUPPORTED_MOTO_VERSION}'s server internals but moto "
+        f"{moto.__version__} is installed; install moto[server]=={SUPPORTED_MOTO_VERSION} "
+        "or re-check hyenaflow/local/aws_server.py against the new version"
+    )
+
+
+# --- extra services on moto's server --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExtraService:
+    """A service moto lacks, served by the same moto server: its host pattern and backends."""
+
+    name: str
+    url_pattern: re.Pattern[str]
+    backends: BackendDict
+
+
+OMICS = ExtraService("omics", re.compile(omics_urls.url_bases[0]), omics_models.omics_backends)
+
+
+def flask_app_for(service: ExtraService) -> Flask:
+    """The Flask app for one of our backends, built the way moto's `create_backend_app` does."""
+    app = Flask(f"hyenaflow-{service.name}")
+    app.service = service.name  # type: ignore[attr-defined]
+    app.request_class = BackendRequest
+    app.view_functions = {}
+    app.url_map = Map()
+    app.url_map.converters["regex"] = RegexConverter
+    backend = service.backends[ACCOUNT_ID][DEFAULT_REGION]
+    for index, (url_path, handler) in enumerate(backend.flask_paths.items()):
+        app.add_url_rule(
+            url_path,
+            endpoint=f"{service.name}.dispatch.{index}",
+            methods=["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"],
+            view_func=convert_to_flask_response(handler),
+            strict_slashes=False,
+        )
+    return app
+
+
+class ExtendedDispatcher(DomainDispatcherApplication):
+    """moto's host dispatcher with our extra services added for this instance only."""
+
+    def __init__(self, extra_services: Iterable[ExtraService]) -> None:
+        super().__init__(create_backend_app)
+        self.extra_services = {service.name: service for service in extra_services}
+        # An instance attribute: moto's module-level list stays untouched.
+        self.backend_url_patterns = [
+            (service.name, service.url_pattern) for service in self.extra_services.values()
+        ] + list(backend_index.backend_url_patterns)
+        self.create_app = self._create_app
+
+    def _create_app(self, service: str) -> Flask:
+        if service in self.extra_services:
+            return flask_app_for(self.extra_services[service])
+        return create_backend_app(service)  # type: ignore[arg-type]
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    """No per-request access log lines on stderr (they drown test and demo output)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class _Server(ThreadedMotoServer):
+    """ThreadedMotoServer serving a WSGI app we assemble (dispatcher + SageMaker emulation)."""
+
+    def __init__(self, app: WsgiApp, host: str, port: int) -> None:
+        super().__init__(ip_address=host, port=port, verbose=False)
+        self._app = app
+
+    def _server_entry(self) -> None:
+        self._server = make_server(
+            self._ip_address, self._port, self._app, True, request_handler=_QuietRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+# --- the public handle -------------------------------------------------------------------------
+
+
+@dataclass
+class AwsServer:
+    """A running local AWS endpoint. Use as a context manager or call `stop()`."""
+
+    endpoint_url: str
+    region: str
+    account_id: str
+    workdir: Path
+    events: EventBus
+    _server: _Server
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+    _stopped: bool = False
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point boto3 (and our Lambdas) at this endpoint."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+        }
+
+    def client(self, service: str, **kwargs: Any):  # noqa: ANN201 - boto3 clients have no common type
+        """A boto3 client for this endpoint, host-prefix injection off (as functions/common does)."""
+        config = Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3})
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=config,
+            **kwargs,
+        )
+
+    def stop(self) -> None:
+        """Stop training jobs and endpoint servers, then the HTTP server. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        atexit.unregister(self.stop)
+        for close in reversed(self._closers):
+            close()
+        self._closers.clear()
+        self._server.stop()
+
+    def __enter__(self) -> AwsServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_aws_server(
+    workdir: Path,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    region: str = DEFAULT_REGION,
+) -> AwsServer:
+    """Start moto + the HealthOmics emulation + the SageMaker emulation on http://host:port.
+
+    `workdir` receives training job and endpoint work directories and logs. moto's state is
+    process-global, so it is reset here: every AwsServer starts with an empty account, and one
+    AwsServer at a time per process is supported.
+    """
+    from moto.moto_api._internal.models import moto_api_backend
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    moto_api_backend.reset()
+    omics_models.reset()
+    events = EventBus()
+    sagemaker = SageMakerEmulation(
+        downstream=ExtendedDispatcher([OMICS]),
+        workdir=workdir / "sagemaker",
+        events=events,
+    )
+    omics_models.configure(events=events)
+    server = _Server(sagemaker, host, port)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    aws = AwsServer(
+        endpoint_url=f"http://{bound_host}:{bound_port}",
+        region=region,
+        account_id=ACCOUNT_ID,
+        workdir=workdir,
+        events=events,
+        _server=server,
+    )
+    sagemaker.endpoint_url = aws.endpoint_url
+    aws._closers.append(sagemaker.close)
+    aws._closers.append(omics_models.shutdown)
+    # Training and inference subprocesses run in their own sessions (so a stop ends their
+    # children too); make sure they do not outlive an interpreter that forgot to call stop().
+    atexit.register(aws.stop)
+    return aws

@@ -1,0 +1,71 @@
+"""The SageMaker emulation as WSGI middleware in front of moto's server.
+
+It intercepts the operations moto gets wrong (by X-Amz-Target, and the runtime's
+`/endpoints/<name>/invocations` path) and hands each to the module of its resource:
+training jobs (training.py), models, endpoint configs and endpoints (endpoints.py), and
+InvokeEndpoint (runtime.py). Every other SageMaker call, and every other service, goes to moto
+unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hyenaflow.local.account import account_for
+from hyenaflow.local.sagemaker.context import SageMakerContext
+from hyenaflow.local.sagemaker.endpoints import Endpoints
+from hyenaflow.local.sagemaker.instance_types import use_botocore_instance_types
+from hyenaflow.local.sagemaker.runtime import INVOCATIONS_PATH, invoke_endpoint
+from hyenaflow.local.sagemaker.training import TrainingJobs
+from hyenaflow.local.service_events import EventBus
+from hyenaflow.local.wsgi import WsgiApp, request_scope
+
+
+class SageMakerEmulation:
+    """WSGI app: answers the intercepted SageMaker operations, passes the rest downstream."""
+
+    def __init__(
+        self,
+        downstream: WsgiApp,
+        workdir: Path,
+        events: EventBus,
+    ) -> None:
+        use_botocore_instance_types()
+        self.context = SageMakerContext(downstream, workdir, events)
+        self.training = TrainingJobs(self.context)
+        self.endpoints = Endpoints(self.context)
+        self._operations = {**self.training.operations(), **self.endpoints.operations()}
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.context.endpoint_url
+
+    @endpoint_url.setter
+    def endpoint_url(self, url: str) -> None:
+        """Where training scripts and inference servers send their AWS calls (this server)."""
+        self.context.endpoint_url = url
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        access_key, region, service = request_scope(environ)
+        if service == "sagemaker":
+            account = account_for(access_key)
+            invocation = INVOCATIONS_PATH.match(environ.get("PATH_INFO", ""))
+            if invocation:
+                return invoke_endpoint(
+                    self.endpoints, environ, start_response, account, region, invocation.group(1)
+                )
+            operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
+            if operation in self._operations:
+                return self._operations[operation](environ, start_response, account, region)
+        return self.context.downstream(environ, start_response)
+
+    def close(self) -> None:
+        """Stop every training job and inference server this emulation started."""
+        with self.context.lock:
+            self.context.closing.set()
+        self.training.stop_all(timeout_s=5.0)
+        self.endpoints.stop_all()
+        self.training.join_all(15.0)
+        self.context.join_background(15.0)
