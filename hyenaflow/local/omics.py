@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from hyenaflow.local.moto_server import EventBus
 
 # Longest FASTQ read accepted. HealthOmics takes long reads (ONT/PacBio) in FASTQ; our tiles are
-# 10 kb (functions/common/fastq_tiles.py), far below this.
+# 10 kb (functions/pipeline/ingest/fastq_tiles.py), far below this.
 MAX_READ_LENGTH = 100_000
 IMPORT_EVENT = "Read Set Import Job Status Change"
 ACTIVATION_EVENT = "Read Set Activation Job Status Change"

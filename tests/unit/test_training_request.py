@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from common.names import SAGEMAKER_NAME_PATTERN, sagemaker_name
-from start_training.metric_definitions import METRIC_DEFINITIONS
-from start_training.settings import TrainingSettings
-from start_training.training import build_training_request
+from pipeline.sagemaker_names import SAGEMAKER_NAME_PATTERN, sagemaker_name
+from pipeline.settings import TrainingSettings
+from pipeline.training_metrics import METRIC_DEFINITIONS
+from pipeline.training_slot import build_training_request
 
 BASE_ENV = {
     "STATE_TABLE": "state",
@@ -21,7 +21,7 @@ BASE_ENV = {
 
 
 def _settings(**overrides: str) -> TrainingSettings:
-    from common.settings import load_settings
+    from pipeline.settings import load_settings
 
     return load_settings(TrainingSettings, {**BASE_ENV, **overrides})
 
@@ -117,7 +117,7 @@ def test_bad_configuration_fails_at_cold_start_naming_the_variable(overrides: di
 
 
 def test_missing_variable_is_named() -> None:
-    from common.settings import load_settings
+    from pipeline.settings import load_settings
 
     env = dict(BASE_ENV)
     del env["SAGEMAKER_ROLE_ARN"]

@@ -10,18 +10,18 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from common.errors import is_already_exists, is_not_found
-from common.names import sagemaker_name
-from common.pipeline_state import ACTIVATING, ACTIVATION_JOB, IDLE, IMPORT_JOB, RUNNING, Claim, PipelineState
-from start_training.metric_definitions import METRIC_DEFINITIONS
-from start_training.settings import TrainingSettings
+from pipeline.aws_errors import is_already_exists, is_not_found
+from pipeline.dependencies import Dependencies
+from pipeline.rate_limiter import RateLimiter
+from pipeline.sagemaker_names import sagemaker_name
+from pipeline.settings import TrainingSettings
+from pipeline.state_table import ACTIVATING, ACTIVATION_JOB, IDLE, IMPORT_JOB, RUNNING, Claim
+from pipeline.training_metrics import METRIC_DEFINITIONS
 
 logger = Logger(child=True)
 
@@ -30,29 +30,9 @@ IMPORT_FAILED = {"FAILED", "CANCELLED"}
 ACTIVATION_BATCH = 20  # StartReadSetActivationJob takes at most 20 read sets
 
 
-@dataclass
-class TrainingDeps:
-    settings: TrainingSettings
-    sagemaker: Any
-    omics: Any
-    state: PipelineState
-    alert: Callable[[str, dict[str, Any]], Any]
-
-
-class RateLimiter:
-    """Spaces calls to at most `tps` per second (HealthOmics control-plane quotas are ~5 TPS)."""
-
-    def __init__(self, tps: float) -> None:
-        self._interval = 1.0 / tps
-        self._last = 0.0
-
-    def wait(self) -> None:
-        delay = self._last + self._interval - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        self._last = time.monotonic()
-
-
+# deploy_model and reconcile call these with their own Dependencies: their settings extend
+# TrainingSettings.
+TrainingDeps = Dependencies[TrainingSettings]
 _omics_rate: dict[float, RateLimiter] = {}
 
 
