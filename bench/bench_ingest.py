@@ -158,8 +158,8 @@ def measure_moto(fasta: Path, gzip_level: int, endpoint: str) -> dict[str, Any]:
     from boto3.s3.transfer import TransferConfig
 
     from pipeline.aws_clients import client
+    from pipeline.ingest.settings import IngestSettings
     from pipeline.ingest.uploaded_fasta import UploadedObject, ingest_uploaded_fasta
-    from pipeline.settings import IngestSettings
     from tests.support.lambda_env import FakeOmicsImports
 
     s3 = client("s3")

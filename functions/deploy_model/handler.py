@@ -10,10 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from deploy_model.models import TrainingJobEnd, TrainingJobStateEvent
 from pipeline.dependencies import Dependencies
-from pipeline.deployment import TERMINAL, handle_training_job_end
 from pipeline.idempotency import Idempotency
 from pipeline.observability import metrics, observed_handler
-from pipeline.settings import DeploySettings, load_settings
+from pipeline.settings import load_settings
+from pipeline.training.deployment import TERMINAL, handle_training_job_end
+from pipeline.training.settings import DeploySettings
 
 dependencies = Dependencies(load_settings(DeploySettings))
 idempotency = Idempotency("[training_job_name, status]", dependencies.settings)

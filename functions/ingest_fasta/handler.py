@@ -11,9 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.dependencies import Dependencies
 from pipeline.idempotency import Idempotency
+from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.uploaded_fasta import UploadedObject, ingest_uploaded_fasta
 from pipeline.observability import logger, metrics, observed_handler
-from pipeline.settings import IngestSettings, load_settings
+from pipeline.settings import load_settings
 
 dependencies = Dependencies(load_settings(IngestSettings))
 idempotency = Idempotency("[bucket, key, etag]", dependencies.settings)  # one object version, one ingest

@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.dependencies import Dependencies
 from pipeline.genbank.poller import poll_for_new_records
+from pipeline.genbank.settings import PollSettings
 from pipeline.observability import logger, metrics, observed_handler
-from pipeline.settings import PollSettings, load_settings
+from pipeline.settings import load_settings
 from poll_genbank.models import PollTrigger
 
 dependencies = Dependencies(load_settings(PollSettings))

@@ -9,8 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.dependencies import Dependencies
 from pipeline.observability import metrics, observed_handler
-from pipeline.reconciler import reconcile
-from pipeline.settings import ReconcileSettings, load_settings
+from pipeline.settings import load_settings
+from pipeline.training.reconciler import reconcile
+from pipeline.training.settings import ReconcileSettings
 
 dependencies = Dependencies(load_settings(ReconcileSettings))
 

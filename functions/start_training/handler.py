@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline.dependencies import Dependencies
 from pipeline.idempotency import Idempotency
 from pipeline.observability import logger, metrics, observed_handler
-from pipeline.settings import TrainingSettings, load_settings
-from pipeline.training_slot import handle_import_status
+from pipeline.settings import load_settings
+from pipeline.training.settings import TrainingSettings
+from pipeline.training.slot import handle_import_status
 from start_training.models import ImportJobStatus, OmicsImportJobEvent
 
 dependencies = Dependencies(load_settings(TrainingSettings))

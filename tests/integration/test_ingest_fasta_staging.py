@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from pipeline.aws_clients import client
+from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.staging import StagedFastqUpload, TooManySources
 from pipeline.ingest.uploaded_fasta import UploadedObject, ingest_uploaded_fasta
-from pipeline.settings import IngestSettings
 from tests.support.lambda_env import (
     SEQUENCE_STORE_ID,
     FakeOmicsImports,

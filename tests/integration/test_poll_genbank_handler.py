@@ -249,8 +249,8 @@ def test_ncbi_down_fails_the_run_and_records_no_progress(stack, eutils, poll_env
 
 def test_polled_file_is_ingested_as_a_read_set_named_by_its_accession(stack, eutils, poll_env, monkeypatch):
     from pipeline.aws_clients import client
+    from pipeline.ingest.settings import IngestSettings
     from pipeline.ingest.uploaded_fasta import UploadedObject, ingest_uploaded_fasta
-    from pipeline.settings import IngestSettings
 
     clear_genbank(stack)
     eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]

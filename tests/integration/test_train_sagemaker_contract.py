@@ -20,7 +20,7 @@ import torch
 
 from hyenadna import HyenaDNAForCausalLM
 from hyenaflow.packaging import build_training_bundle
-from pipeline.training_metrics import METRIC_DEFINITIONS
+from pipeline.training.metrics import METRIC_DEFINITIONS
 from tests.support.fastq_tiles import records_to_fastq
 
 REPO = Path(__file__).resolve().parents[2]

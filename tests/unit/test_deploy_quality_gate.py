@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from pipeline.deployment import deployment_config
-from pipeline.quality_gate import final_metric, quality_gate
-from pipeline.settings import DeploySettings
+from pipeline.training.deployment import deployment_config
+from pipeline.training.quality_gate import final_metric, quality_gate
+from pipeline.training.settings import DeploySettings
 
 ENV = {
     "STATE_TABLE": "state",

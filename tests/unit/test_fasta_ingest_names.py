@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.uploaded_fasta import UploadedObject, fasta_stem, import_client_token
-from pipeline.settings import IngestSettings
 
 
 @pytest.mark.parametrize(

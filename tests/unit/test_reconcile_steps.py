@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from pipeline import reconciler
-from pipeline.settings import ReconcileSettings, load_settings
+from pipeline.settings import load_settings
 from pipeline.state_table import Slot
+from pipeline.training import reconciler
+from pipeline.training.settings import ReconcileSettings
 
 # What the template gives the reconcile function, defaults left as they are.
 RECONCILE_ENV = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.sagemaker_names import SAGEMAKER_NAME_PATTERN, sagemaker_name
-from pipeline.settings import TrainingSettings
-from pipeline.training_metrics import METRIC_DEFINITIONS
-from pipeline.training_slot import build_training_request
+from pipeline.training.metrics import METRIC_DEFINITIONS
+from pipeline.training.sagemaker_names import SAGEMAKER_NAME_PATTERN, sagemaker_name
+from pipeline.training.settings import TrainingSettings
+from pipeline.training.slot import build_training_request
 
 BASE_ENV = {
     "STATE_TABLE": "state",

@@ -20,7 +20,7 @@ from typing import Any
 
 from pipeline.dependencies import Dependencies
 from pipeline.genbank.eutils import EutilsClient, EutilsError
-from pipeline.settings import PollSettings
+from pipeline.genbank.settings import PollSettings
 from pipeline.state_table import GenbankPollState
 
 INCOMING_GENBANK_PREFIX = "incoming/genbank/"

@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 
 from pipeline.alerts import Alert
 from pipeline.ingest.fasta_stream import FastaSummary, FastaToFastq, InvalidFasta, inflate_if_gzip
+from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.staging import StagedFastqUpload, TooManySources
-from pipeline.settings import IngestSettings
 
 INCOMING_PREFIX = "incoming/"
 STAGED_PREFIX = "staged/"

@@ -18,10 +18,10 @@ from botocore.exceptions import ClientError
 from pipeline.aws_errors import is_already_exists, is_not_found
 from pipeline.dependencies import Dependencies
 from pipeline.rate_limiter import RateLimiter
-from pipeline.sagemaker_names import sagemaker_name
-from pipeline.settings import TrainingSettings
 from pipeline.state_table import ACTIVATING, ACTIVATION_JOB, IDLE, IMPORT_JOB, RUNNING, Claim
-from pipeline.training_metrics import METRIC_DEFINITIONS
+from pipeline.training.metrics import METRIC_DEFINITIONS
+from pipeline.training.sagemaker_names import sagemaker_name
+from pipeline.training.settings import TrainingSettings
 
 logger = Logger(child=True)
 

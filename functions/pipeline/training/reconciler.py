@@ -15,10 +15,10 @@ from botocore.exceptions import ClientError
 
 from pipeline.aws_errors import is_not_found
 from pipeline.dependencies import Dependencies
-from pipeline.deployment import handle_training_job_end, sync_serving_with_endpoint
-from pipeline.settings import ReconcileSettings
 from pipeline.state_table import IMPORT_JOB, RUNNING, TRAINING_JOB
-from pipeline.training_slot import (
+from pipeline.training.deployment import handle_training_job_end, sync_serving_with_endpoint
+from pipeline.training.settings import ReconcileSettings
+from pipeline.training.slot import (
     IMPORT_FAILED,
     IMPORT_SUCCEEDED,
     continue_activation,

@@ -13,10 +13,10 @@ from botocore.exceptions import ClientError
 
 from pipeline.aws_errors import is_already_exists, is_not_found
 from pipeline.dependencies import Dependencies
-from pipeline.quality_gate import GateDecision, final_metric, quality_gate
-from pipeline.settings import DeploySettings
 from pipeline.state_table import TRAINING_JOB, Claim
-from pipeline.training_slot import start_pending_follow_up
+from pipeline.training.quality_gate import GateDecision, final_metric, quality_gate
+from pipeline.training.settings import DeploySettings
+from pipeline.training.slot import start_pending_follow_up
 
 logger = Logger(child=True)
 

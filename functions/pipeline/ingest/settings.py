@@ -1,0 +1,20 @@
+"""ingest_fasta's settings (pipeline.settings explains the scheme)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from pipeline.settings import PipelineSettings
+
+GIB = 1024**3
+
+
+class IngestSettings(PipelineSettings):
+    sequence_store_id: str = Field(pattern=r"^[0-9]{10,36}$")
+    omics_import_role_arn: str = Field(pattern=r"^arn:")
+    max_input_bytes: int = Field(default=5 * GIB, gt=0)
+    sample_id: str | None = None  # default: the file name without its extensions
+    subject_id: str | None = None
+    # Staged FASTQ.gz bytes per read-set source; a larger file is split over several sources.
+    max_source_bytes: int = Field(default=2 * GIB, gt=0)
+    staging_gzip_level: int = Field(default=1, ge=0, le=9)
