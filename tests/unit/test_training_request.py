@@ -123,3 +123,8 @@ def test_missing_variable_is_named() -> None:
     del env["SAGEMAKER_ROLE_ARN"]
     with pytest.raises(RuntimeError, match="SAGEMAKER_ROLE_ARN"):
         load_settings(TrainingSettings, env)
+
+
+def test_region_for_train_py_is_the_one_the_lambda_runtime_sets() -> None:
+    assert _settings(AWS_REGION="eu-west-1").aws_region == "eu-west-1"
+    assert _settings().aws_region is None  # outside Lambda the request carries no sagemaker_region

@@ -37,6 +37,7 @@ class TrainingSettings(PipelineSettings):
     training_extra_hyperparameters: dict[str, str] = Field(default_factory=dict)
     # Reads on the HealthOmics control plane are documented at ~5 TPS for import/activation.
     omics_tps: float = Field(default=4.0, gt=0)
+    aws_region: str | None = None  # set by the Lambda runtime; the sagemaker_region hyperparameter
 
     @field_validator("training_extra_hyperparameters", mode="before")
     @classmethod

@@ -8,7 +8,6 @@ One code path serves the omics event handler, the deploy_model follow-up and the
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from typing import Any
 
@@ -371,7 +370,7 @@ def create_training_job(deps: TrainingDeps, job_name: str, trigger: str) -> None
         trigger=trigger,
         read_sets_s3_uri=read_sets_uri,
         warm_start_model_uri=(serving or {}).get("model_data_url"),
-        region=os.environ.get("AWS_REGION"),
+        region=deps.settings.aws_region,
     )
     try:
         deps.sagemaker.create_training_job(**request)
