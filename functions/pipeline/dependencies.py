@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, Generic
 from pipeline import aws_clients
 from pipeline.alerts import send_alert
 from pipeline.settings import SettingsT
-from pipeline.state_table import PipelineState
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    from pipeline.state_table import PipelineState
 
 
 class AwsClient:
@@ -44,6 +45,8 @@ class Dependencies(Generic[SettingsT]):
 
     @cached_property
     def state(self) -> PipelineState:
+        from pipeline.state_table import PipelineState  # the training functions' alone: ingest skips it
+
         return PipelineState(self.dynamodb, self.settings.state_table)
 
     @cached_property

@@ -12,10 +12,10 @@ handler.
        +- DeploySettings        deploy_model: it also starts the coalesced follow-up job
           +- ReconcileSettings  reconcile: it hands lost events to both
 
-Each lives next to its domain code, so a function builds only its own settings classes.
+Each lives next to its domain code, so a function builds only its own settings classes. These
+modules, like the functions' event models, do without `from __future__ import annotations`:
+pydantic would otherwise evaluate every annotation string when the class is made (cold start).
 """
-
-from __future__ import annotations
 
 import os
 from collections.abc import Mapping

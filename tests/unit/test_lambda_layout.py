@@ -116,6 +116,17 @@ def test_the_import_scan_sees_relative_absolute_and_nested_imports() -> None:
     assert names == {"deploy_model", "start_training.models", "reconcile.models", "pipeline.genbank"}
 
 
+def test_helpers_only_tests_use_do_not_ship_in_the_lambda_package() -> None:
+    test_only = {"tile_name", "parse_tile_name", "record_to_fastq", "records_to_fastq"}  # tests/support/
+    for path in _modules():
+        defined = {
+            node.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.ClassDef)
+        }
+        assert not defined & test_only, f"{path.relative_to(REPO)} defines {sorted(defined & test_only)}"
+
+
 # -- the DNA alphabet: one file, shared by the Lambdas through a symlink ---------------------
 
 
@@ -145,4 +156,6 @@ def test_sam_build_copies_the_alphabet_into_every_function_package() -> None:
     for name in SERVERLESS_FUNCTIONS:
         packaged = build / name / SHARED / "dna_alphabet.py"
         assert packaged.is_file() and not packaged.is_symlink(), f"{name}: {packaged} is not a regular file"
-        assert filecmp.cmp(packaged, source, shallow=False), f"{name}: {packaged} differs from {source}"
+        assert filecmp.cmp(packaged, source, shallow=False), (
+            f"{name}: {packaged} differs from {source} (a build from before the last change? `make build`)"
+        )

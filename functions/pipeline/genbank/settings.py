@@ -1,7 +1,5 @@
 """poll_genbank's settings (pipeline.settings explains the scheme)."""
 
-from __future__ import annotations
-
 from pydantic import Field
 
 from pipeline.settings import PipelineSettings

@@ -1,7 +1,5 @@
 """ingest_fasta's settings (pipeline.settings explains the scheme)."""
 
-from __future__ import annotations
-
 from pydantic import Field
 
 from pipeline.settings import PipelineSettings

@@ -1,8 +1,6 @@
 """start_training's, deploy_model's and reconcile's settings, each extending the one before
 (pipeline.settings explains the scheme)."""
 
-from __future__ import annotations
-
 import json
 from typing import Literal
 
@@ -48,7 +46,7 @@ class TrainingSettings(PipelineSettings):
         return value
 
     @model_validator(mode="after")
-    def _spot_wait_covers_runtime(self) -> TrainingSettings:
+    def _spot_wait_covers_runtime(self) -> "TrainingSettings":
         if self.use_spot and self.max_wait_seconds and self.max_wait_seconds < self.max_runtime_seconds:
             raise ValueError("MAX_WAIT_SECONDS must be >= MAX_RUNTIME_SECONDS for managed spot training")
         return self
