@@ -86,9 +86,9 @@ class CountingS3:
 
 
 def measure_local(fasta: Path, gzip_level: int) -> dict[str, Any]:
-    from ingest_fasta import ingest
-    from ingest_fasta.ingest import READ_CHUNK_BYTES
-    from ingest_fasta.staging import StagedFastqUpload
+    from pipeline.ingest import uploaded_fasta as ingest
+    from pipeline.ingest.staging import StagedFastqUpload
+    from pipeline.ingest.uploaded_fasta import READ_CHUNK_BYTES
 
     rss_after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sink = CountingS3()
@@ -124,8 +124,8 @@ class _Reader:
 
 def measure_components(fasta: Path) -> dict[str, Any]:
     """CPU seconds per stage on the first 64 MiB: where the time goes."""
-    from ingest_fasta.fasta_stream import FastaToFastq
-    from ingest_fasta.staging import gzip_member
+    from pipeline.ingest.fasta_stream import FastaToFastq
+    from pipeline.ingest.staging import gzip_member
 
     with open(fasta, "rb") as handle:
         chunks = [handle.read(MIB) for _ in range(64)]
@@ -157,9 +157,9 @@ def measure_moto(fasta: Path, gzip_level: int, endpoint: str) -> dict[str, Any]:
     import boto3
     from boto3.s3.transfer import TransferConfig
 
-    from common.aws_clients import client
-    from ingest_fasta.ingest import UploadedObject, ingest_uploaded_fasta
-    from ingest_fasta.settings import IngestSettings
+    from pipeline.aws_clients import client
+    from pipeline.ingest.settings import IngestSettings
+    from pipeline.ingest.uploaded_fasta import UploadedObject, ingest_uploaded_fasta
     from tests.support.lambda_env import FakeOmicsImports
 
     s3 = client("s3")
@@ -171,6 +171,7 @@ def measure_moto(fasta: Path, gzip_level: int, endpoint: str) -> dict[str, Any]:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     FakeOmicsImports().attach(client("omics"))
     settings = IngestSettings(
+        state_table="bench-state",
         data_bucket="bench",
         alert_topic_arn="arn:aws:sns:us-east-1:123456789012:x",
         sequence_store_id="1234567890",

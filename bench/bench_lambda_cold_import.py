@@ -33,7 +33,7 @@ elapsed, cpu = time.perf_counter() - t, time.process_time() - c
 heavy = sorted(m for m in ("torch", "numpy", "transformers", "sagemaker") if m in sys.modules)
 print(json.dumps({{"seconds": elapsed, "cpu_seconds": cpu, "heavy": heavy}}))
 """
-# What the template sets; handlers read some of it at import (Powertools, idempotency table).
+# What the template sets; handlers read their settings at import (Powertools, idempotency table).
 ENV = {
     "STATE_TABLE": "bench",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -45,6 +45,10 @@ ENV = {
     "SEQUENCE_STORE_ID": "1234567890",
     "OMICS_IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/import",
     "GENBANK_QUERY": "Caudoviricetes[Organism]",
+    "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemaker",
+    "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311",
+    "TRAINING_SOURCE_URI": "s3://bench-bucket/code/training/sourcedir.tar.gz",
+    "INFERENCE_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
 }
 
 

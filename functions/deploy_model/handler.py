@@ -4,34 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from common.idempotency import idempotency_config, persistence_layer
-from deploy_model.deployment import TERMINAL, handle_training_job_end
 from deploy_model.models import TrainingJobEnd, TrainingJobStateEvent
-from deploy_model.wiring import deploy_deps
+from pipeline.dependencies import Dependencies
+from pipeline.idempotency import Idempotency
+from pipeline.observability import metrics, observed_handler
+from pipeline.settings import load_settings
+from pipeline.training.deployment import TERMINAL, handle_training_job_end
+from pipeline.training.settings import DeploySettings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-IDEMPOTENCY = idempotency_config("[training_job_name, status]")
+dependencies = Dependencies(load_settings(DeploySettings))
+idempotency = Idempotency("[training_job_name, status]", dependencies.settings)
 
 
-@idempotent_function(data_keyword_argument="job", config=IDEMPOTENCY, persistence_store=persistence_layer())
+@idempotency.idempotent_function("job")
 def handle_job_end(job: TrainingJobEnd) -> dict[str, Any]:
-    return handle_training_job_end(deploy_deps(), job.training_job_name)
+    return handle_training_job_end(dependencies, job.training_job_name)
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observed_handler()
 @event_parser(model=TrainingJobStateEvent)
 def lambda_handler(event: TrainingJobStateEvent, context: LambdaContext) -> dict[str, Any]:
-    IDEMPOTENCY.register_lambda_context(context)
+    idempotency.config.register_lambda_context(context)
     detail = event.detail
     if detail.TrainingJobStatus not in TERMINAL:
         return {"outcome": "ignored", "status": detail.TrainingJobStatus}

@@ -1,7 +1,5 @@
 """The poll_genbank trigger event."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict

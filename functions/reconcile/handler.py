@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from deploy_model.wiring import deploy_deps
-from reconcile.reconciler import reconcile
-from reconcile.settings import reconcile_settings
+from pipeline.dependencies import Dependencies
+from pipeline.observability import metrics, observed_handler
+from pipeline.settings import load_settings
+from pipeline.training.reconciler import reconcile
+from pipeline.training.settings import ReconcileSettings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+dependencies = Dependencies(load_settings(ReconcileSettings))
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observed_handler(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The schedule's payload carries nothing we need; each run looks at the whole state. A
     # concurrent duplicate run is harmless: every change it makes is a conditional write.
-    summary = reconcile(deploy_deps(), reconcile_settings())
+    summary = reconcile(dependencies)
     metrics.add_metric(name="ReconciledItems", unit=MetricUnit.Count, value=len(summary["handled"]))
     return summary

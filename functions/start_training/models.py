@@ -1,7 +1,5 @@
 """Typed events for start_training (Powertools parser models)."""
 
-from __future__ import annotations
-
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 

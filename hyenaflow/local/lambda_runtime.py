@@ -260,7 +260,7 @@ class LambdaRuntime:
     @contextmanager
     def _container(self, function: LambdaFunction) -> Iterator[None]:
         """The function's own module objects, as in its own Lambda container: functions share
-        `common/`, and its module-level caches (settings, clients, the Powertools idempotency
+        `pipeline/`, and its module-level caches (settings, clients, the Powertools idempotency
         layer, which configures itself once) must not leak from one function into another, nor
         into the rest of this process (tests that imported the same modules), nor into a later
         stack. The process's own copies are put back after each invocation."""

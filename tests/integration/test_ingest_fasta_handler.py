@@ -56,7 +56,7 @@ def handler(stack: MotoStack) -> Any:
 
 @pytest.fixture
 def omics(handler: Any) -> FakeOmicsImports:
-    from common.aws_clients import client
+    from pipeline.aws_clients import client
 
     return FakeOmicsImports().attach(client("omics"))
 
@@ -83,7 +83,7 @@ def read_staged_fastq(stack: MotoStack, uri: str) -> bytes:
 
 
 def rejoin_fastq(fastq: bytes) -> dict[str, bytes]:
-    from common.fastq_tiles import parse_tile_name
+    from tests.support.fastq_tiles import parse_tile_name
 
     lines = fastq.split(b"\n")
     records: dict[str, bytearray] = {}

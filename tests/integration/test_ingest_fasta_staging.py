@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from common.aws_clients import client
-from ingest_fasta.ingest import UploadedObject, ingest_uploaded_fasta
-from ingest_fasta.settings import IngestSettings
-from ingest_fasta.staging import StagedFastqUpload, TooManySources
+from pipeline.aws_clients import client
+from pipeline.ingest.settings import IngestSettings
+from pipeline.ingest.staging import StagedFastqUpload, TooManySources
+from pipeline.ingest.uploaded_fasta import UploadedObject, ingest_uploaded_fasta
 from tests.support.lambda_env import (
     SEQUENCE_STORE_ID,
     FakeOmicsImports,
@@ -46,6 +46,7 @@ def big_fasta() -> bytes:
 
 def settings_for(stack: MotoStack, **overrides) -> IngestSettings:
     return IngestSettings(
+        state_table=stack.table,
         data_bucket=stack.bucket,
         alert_topic_arn=stack.topic_arn,
         sequence_store_id=SEQUENCE_STORE_ID,

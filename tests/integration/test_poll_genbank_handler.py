@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import poll_genbank.eutils as eutils_client
+import pipeline.genbank.eutils as eutils_client
 from tests.integration.eutils_server import EutilsServer, FakeEutils, GenbankRecord
 from tests.support.lambda_env import (
     EVENTS,
@@ -19,6 +19,7 @@ from tests.support.lambda_env import (
     MotoStack,
     fresh_lambda_module,
     moto_stack,
+    reset_lambda_clients,
 )
 
 QUERY = "Caudoviricetes[Organism] AND complete genome[Title]"
@@ -221,16 +222,17 @@ def test_cap_per_run_leaves_the_window_open_for_the_next_run(stack, eutils, poll
 
 
 def test_ncbi_down_fails_the_run_and_records_no_progress(stack, eutils, poll_env):
-    from common.aws_clients import client
-    from poll_genbank.eutils import EutilsClient, EutilsError
-    from poll_genbank.poller import GenbankState, PollConfig, poll_genbank
+    from pipeline.aws_clients import client
+    from pipeline.genbank.eutils import EutilsClient, EutilsError
+    from pipeline.genbank.poller import PollConfig, poll_genbank
+    from pipeline.state_table import GenbankPollState
 
     clear_genbank(stack)
     eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]
     eutils.fake.fail_next("efetch.fcgi", 503, 503, 503)
-    fresh_lambda_module("poll_genbank.settings")
+    reset_lambda_clients()
     config = PollConfig("nuccore", QUERY, batch_size=2, max_records_per_run=10, initial_lookback_days=7)
-    state = GenbankState(client("dynamodb"), poll_env["STATE_TABLE"], config)
+    state = GenbankPollState(client("dynamodb"), poll_env["STATE_TABLE"], db=config.db, query=config.query)
     quick = EutilsClient(eutils.base_url, tool="t", email=None, max_attempts=3, backoff_base_s=0.01)
 
     with pytest.raises(EutilsError, match="efetch.fcgi: HTTP 503 after 3 attempt"):
@@ -246,9 +248,9 @@ def test_ncbi_down_fails_the_run_and_records_no_progress(stack, eutils, poll_env
 
 
 def test_polled_file_is_ingested_as_a_read_set_named_by_its_accession(stack, eutils, poll_env, monkeypatch):
-    from common.aws_clients import client
-    from ingest_fasta.ingest import UploadedObject, ingest_uploaded_fasta
-    from ingest_fasta.settings import IngestSettings
+    from pipeline.aws_clients import client
+    from pipeline.ingest.settings import IngestSettings
+    from pipeline.ingest.uploaded_fasta import UploadedObject, ingest_uploaded_fasta
 
     clear_genbank(stack)
     eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]
@@ -257,6 +259,7 @@ def test_polled_file_is_ingested_as_a_read_set_named_by_its_accession(stack, eut
     omics = FakeOmicsImports().attach(client("omics"))
     settings = IngestSettings(
         data_bucket=stack.bucket,
+        state_table=poll_env["STATE_TABLE"],
         alert_topic_arn=stack.topic_arn,
         sequence_store_id="1234567890",
         omics_import_role_arn="arn:aws:iam::111122223333:role/import",
@@ -288,7 +291,7 @@ def test_a_record_without_an_accession_version_is_reported_and_does_not_block_th
 
 
 def test_ncbi_refusing_the_request_alerts_the_operator_and_fails_the_invocation(stack, eutils, poll_env):
-    from poll_genbank.eutils import EutilsError
+    from pipeline.genbank.eutils import EutilsError
 
     stack.alerts(wait_seconds=0)  # drain
     eutils.fake.fail_next("esearch.fcgi", 400)  # not retryable: a bad request stays bad

@@ -3,7 +3,7 @@
 The handlers run in-process against a real moto server over HTTP (SageMaker, DynamoDB, SNS,
 SQS, S3). moto has no HealthOmics, so `FakeOmicsService` answers the omics operations at
 botocore's `before-send` hook: the request has been serialised by the real client, and the
-client's real retry configuration (common.aws_clients, standard mode) handles the throttling
+client's real retry configuration (pipeline.aws_clients, standard mode) handles the throttling
 it injects. moto's SageMaker has no UpdateEndpoint and completes jobs instantly, so the harness
 adds UpdateEndpoint the same way and sets a job's end state (status, metrics) in moto's backend.
 """
@@ -256,7 +256,7 @@ class Pipeline:
             return None
 
     def slot(self) -> dict[str, Any]:
-        from common.pipeline_state import PipelineState
+        from pipeline.state_table import PipelineState
 
         return PipelineState(self.stack.client("dynamodb"), self.stack.table).slot().__dict__
 
@@ -333,18 +333,13 @@ def pipeline_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     with moto_stack() as stack:
         for name, value in pipeline_env(stack).items():
             monkeypatch.setenv(name, value)
-        from deploy_model.settings import deploy_settings
-        from reconcile.settings import reconcile_settings
-        from start_training.settings import training_settings
-
-        for cached in (training_settings, deploy_settings, reconcile_settings):
-            cached.cache_clear()
+        # Each handler reads its settings once, at import: reloading it reads this environment.
         modules = {
             "start": fresh_lambda_module("start_training.handler"),
             "deploy": fresh_lambda_module("deploy_model.handler"),
             "reconcile": fresh_lambda_module("reconcile.handler"),
         }
-        from common import aws_clients
+        from pipeline import aws_clients
 
         harness = Pipeline(stack=stack, omics=FakeOmicsService(), modules=modules)
         harness.omics.attach(aws_clients.client("omics"))
@@ -352,5 +347,3 @@ def pipeline_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
         sagemaker.meta.events.register("before-send.sagemaker", harness._sagemaker_before_send)
         sagemaker.meta.events.register("after-call.sagemaker.CreateTrainingJob", _job_starts_in_progress)
         yield harness
-        for cached in (training_settings, deploy_settings, reconcile_settings):
-            cached.cache_clear()

@@ -1,6 +1,6 @@
 """FASTA -> ingest's FASTQ tile writer -> gzip tiles on disk -> training reader -> the same records.
 
-The writer side is the Lambda's own code (functions/common/fastq_tiles.py and the streaming
+The writer side is the Lambda's own code (functions/pipeline/ingest/fastq_tiles.py and the streaming
 FASTA parser that feeds it); the reader side is training_job/sequence_data.py. Together they must
 give back every record byte for byte (uppercased, IUPAC codes as N), however the tiles are split
 over files and read sets.
@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.fastq_tiles import normalise_bases, records_to_fastq
 from hyenadna import encode_dna
-from ingest_fasta.fasta_stream import FastaToFastq
+from pipeline.dna_alphabet import normalize_bases
+from pipeline.ingest.fasta_stream import FastaToFastq
 from sequence_data import load_records, read_fastq_tiles, rejoin_tiles
+from tests.support.fastq_tiles import records_to_fastq
 
 REPO = Path(__file__).resolve().parents[2]
 GENOMES = [
@@ -36,7 +37,7 @@ def fasta_records(path: Path) -> dict[str, bytes]:
             record_id = line[1:].split()[0].decode()
             records[record_id] = b""
         elif record_id is not None:
-            records[record_id] += normalise_bases(line)
+            records[record_id] += normalize_bases(line)
     return records
 
 

@@ -16,9 +16,9 @@ import pytest
 import torch
 from moto.server import ThreadedMotoServer
 
-from common.fastq_tiles import records_to_fastq
 from hyenadna import HyenaDNAForCausalLM, config_for_size, encode_dna
 from sequence_data import load_records
+from tests.support.fastq_tiles import records_to_fastq
 from training_artifact import fetch_model_dir
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import torch
 
-from common.fastq_tiles import records_to_fastq
 from hyenadna import HyenaDNAForCausalLM
 from hyenaflow.packaging import build_training_bundle
-from start_training.metric_definitions import METRIC_DEFINITIONS
+from pipeline.training.metrics import METRIC_DEFINITIONS
+from tests.support.fastq_tiles import records_to_fastq
 
 REPO = Path(__file__).resolve().parents[2]
 LAMBDA_FASTA = REPO / "data" / "lambda_phage_NC_001416.fa"

@@ -4,7 +4,7 @@ pipeline's resources in it, a Lambda context, and a tiny HealthOmics fake.
 HealthOmics is not in moto. `FakeOmicsImports` answers StartReadSetImportJob at botocore's
 `before-send` hook, i.e. after the real client has serialised and signed the request and before
 it would go on the wire, so the request shape is botocore's own and the client's real retry
-configuration (standard mode, from common.aws_clients) handles the throttling it injects.
+configuration (standard mode, from pipeline.aws_clients) handles the throttling it injects.
 """
 
 from __future__ import annotations
@@ -135,18 +135,17 @@ def moto_stack(bucket: str = "hyenaflow-data-111122223333") -> Iterator[MotoStac
 
 
 def reset_lambda_clients() -> None:
-    """Drop the cached boto3 clients and idempotency layer, so the next use reads the current
-    environment (a new moto server). Cleared in place, never by reloading `common.*`: modules
-    that did `from common.aws_clients import client` would keep the old cached function."""
-    from common import aws_clients, idempotency
+    """Drop the cached boto3 clients, so the next use reads the current environment (a new moto
+    server). Cleared in place, never by reloading `pipeline.*`: modules that did
+    `from pipeline.aws_clients import client` would keep the old cached function."""
+    from pipeline import aws_clients
 
     aws_clients.client.cache_clear()
-    aws_clients.resource.cache_clear()
-    idempotency.persistence_layer.cache_clear()
 
 
 def fresh_lambda_module(module: str) -> Any:
-    """(Re)import a handler module so it reads the current environment, with fresh cached clients."""
+    """(Re)import a handler module so it reads the current environment (its settings, its
+    Dependencies and idempotency store), with fresh cached clients."""
     reset_lambda_clients()
     if module in sys.modules:
         return importlib.reload(sys.modules[module])

@@ -6,20 +6,25 @@ import math
 
 import pytest
 
-from deploy_model.deployment import deployment_config
-from deploy_model.quality_gate import final_metric, quality_gate
-from deploy_model.settings import DeploySettings
+from pipeline.training.deployment import deployment_config
+from pipeline.training.quality_gate import final_metric, quality_gate
+from pipeline.training.settings import DeploySettings
 
 ENV = {
     "STATE_TABLE": "state",
     "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+    "DATA_BUCKET": "data-bucket",
     "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sm",
     "INFERENCE_IMAGE_URI": "image:1",
+    # deploy_model starts the coalesced follow-up job too: its settings extend the training ones.
+    "SEQUENCE_STORE_ID": "1234567890",
+    "TRAINING_IMAGE_URI": "image:2",
+    "TRAINING_SOURCE_URI": "s3://data-bucket/code/training/sourcedir.tar.gz",
 }
 
 
 def _settings(**overrides: str) -> DeploySettings:
-    from common.settings import load_settings
+    from pipeline.settings import load_settings
 
     return load_settings(DeploySettings, {**ENV, **overrides})
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ingest_fasta.ingest import UploadedObject, fasta_stem, import_client_token
-from ingest_fasta.settings import IngestSettings
+from pipeline.ingest.settings import IngestSettings
+from pipeline.ingest.uploaded_fasta import UploadedObject, fasta_stem, import_client_token
 
 
 @pytest.mark.parametrize(
@@ -38,9 +38,10 @@ def test_client_token_is_stable_per_object_version_and_fits_the_api():
 
 
 def test_settings_refuse_a_malformed_sequence_store_id():
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="sequence_store_id"):
         IngestSettings(
             data_bucket="bucket",
+            state_table="state",
             alert_topic_arn="arn:aws:sns:us-east-1:1:t",
             sequence_store_id="store-1",
             omics_import_role_arn="arn:aws:iam::1:role/r",

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from common.fastq_tiles import parse_tile_name
-from ingest_fasta.fasta_stream import (
+from pipeline.ingest.fasta_stream import (
     INFLATE_PIECE_BYTES,
     FastaToFastq,
     InvalidFasta,
     SeenRecordIds,
     inflate_if_gzip,
 )
+from tests.support.fastq_tiles import parse_tile_name
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fasta"
 

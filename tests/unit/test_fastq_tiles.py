@@ -1,4 +1,4 @@
-"""The FASTA -> FASTQ tile writer (functions/common/fastq_tiles.py) keeps the contract of DESIGN.md."""
+"""The FASTA -> FASTQ tile writer (functions/pipeline/ingest/fastq_tiles.py) keeps the contract of DESIGN.md."""
 
 from __future__ import annotations
 
@@ -6,16 +6,9 @@ import random
 
 import pytest
 
-from common.fastq_tiles import (
-    INVALID_BYTE,
-    QUALITY_CHAR,
-    TILE_LEN,
-    FastqTileWriter,
-    normalise_bases,
-    parse_tile_name,
-    record_to_fastq,
-    tile_name,
-)
+from pipeline.dna_alphabet import INVALID_BYTE, normalize_bases
+from pipeline.ingest.fastq_tiles import QUALITY_CHAR, TILE_LEN, FastqTileWriter
+from tests.support.fastq_tiles import parse_tile_name, record_to_fastq, tile_name
 
 
 def parse_fastq(data: bytes) -> list[tuple[str, bytes, bytes]]:
@@ -56,13 +49,13 @@ def test_tiles_are_named_half_open_and_rejoin_to_the_uppercased_record():
 
 
 def test_every_iupac_ambiguity_code_becomes_n_and_soft_masking_is_uppercased():
-    assert normalise_bases(b"RYKMSWBDHVN ryk msw\r\nbdhvn") == b"N" * 22
-    assert normalise_bases(b"acgt\r\nACGT") == b"ACGTACGT"
+    assert normalize_bases(b"RYKMSWBDHVN ryk msw\r\nbdhvn") == b"N" * 22
+    assert normalize_bases(b"acgt\r\nACGT") == b"ACGTACGT"
 
 
 def test_non_nucleotides_are_marked_invalid():
     for char in b"EFILPQXZ*-.>@0\x00\xff":
-        assert INVALID_BYTE in normalise_bases(bytes([char])), chr(char)
+        assert INVALID_BYTE in normalize_bases(bytes([char])), chr(char)
     with pytest.raises(ValueError, match="'E' at base 3"):
         record_to_fastq("p", "ACGE")
 

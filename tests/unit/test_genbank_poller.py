@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from poll_genbank.eutils import EutilsClient, RateLimiter
-from poll_genbank.poller import accession_of
+from pipeline.genbank.eutils import EutilsClient
+from pipeline.genbank.poller import accession_of
+from pipeline.rate_limiter import RateLimiter
 
 
 class FakeClock:

@@ -8,9 +8,24 @@ from typing import Any
 
 import pytest
 
-from common.pipeline_state import Slot
-from reconcile import reconciler
-from reconcile.settings import ReconcileSettings
+from pipeline.settings import load_settings
+from pipeline.state_table import Slot
+from pipeline.training import reconciler
+from pipeline.training.settings import ReconcileSettings
+
+# What the template gives the reconcile function, defaults left as they are.
+RECONCILE_ENV = {
+    "DATA_BUCKET": "data-bucket",
+    "STATE_TABLE": "state",
+    "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+    "SEQUENCE_STORE_ID": "1234567890",
+    "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sm",
+    "TRAINING_IMAGE_URI": "image:1",
+    "TRAINING_SOURCE_URI": "s3://data-bucket/code/training/sourcedir.tar.gz",
+    "INFERENCE_IMAGE_URI": "image:2",
+    "JOB_NAME_PREFIX": "hyenaflow",
+    "OMICS_TPS": "1000",
+}
 
 
 class _Omics:
@@ -50,14 +65,11 @@ class _State:
 
 
 def _deps(imports: dict[str, str], jobs: dict[str, str], handled: set[str]) -> Any:
-    training = SimpleNamespace(
-        settings=SimpleNamespace(sequence_store_id="1234567890", omics_tps=1000.0), omics=_Omics(imports)
-    )
     return SimpleNamespace(
-        settings=SimpleNamespace(job_name_prefix="hyenaflow"),
+        settings=load_settings(ReconcileSettings, RECONCILE_ENV),
+        omics=_Omics(imports),
         sagemaker=_SageMaker(jobs),
         state=_State(handled),
-        training=training,
     )
 
 
@@ -99,11 +111,11 @@ def test_only_unhandled_jobs_of_this_stack_are_handed_on(calls: list[str]) -> No
         handled={"hyenaflow-2", "4000000002"},
     )
 
-    summary = reconciler.reconcile(deps, ReconcileSettings(), now=datetime(2026, 11, 12, tzinfo=UTC))
+    summary = reconciler.reconcile(deps, now=datetime(2026, 11, 12, tzinfo=UTC))
 
     assert calls == ["hyenaflow-1", "4000000001:COMPLETED"]  # training first: it frees the slot
     assert [h["item"] for h in summary["handled"]] == ["training-job hyenaflow-1", "import-job 4000000001"]
-    since = deps.training.omics.filters[0]["createdAfter"]
+    since = deps.omics.filters[0]["createdAfter"]
     assert since == datetime(2026, 11, 9, tzinfo=UTC)  # the 72 h default lookback
 
 
@@ -115,6 +127,6 @@ def test_one_stuck_item_does_not_block_the_others_but_fails_the_run(calls: list[
     )
 
     with pytest.raises(reconciler.ReconcileError, match="hyenaflow-stuck: endpoint is Updating"):
-        reconciler.reconcile(deps, ReconcileSettings())
+        reconciler.reconcile(deps)
 
     assert calls == ["hyenaflow-stuck", "hyenaflow-ok", "4000000001:COMPLETED"]

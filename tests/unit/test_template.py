@@ -134,9 +134,7 @@ def test_every_function_sends_failed_events_to_its_own_encrypted_queue() -> None
 
 
 def test_functions_get_every_setting_their_settings_object_requires() -> None:
-    from deploy_model.settings import DeploySettings
-    from reconcile.settings import ReconcileSettings
-    from start_training.settings import TrainingSettings
+    from pipeline.training.settings import DeploySettings, ReconcileSettings, TrainingSettings
 
     needs = {
         "StartTrainingFunction": [TrainingSettings],
@@ -188,7 +186,7 @@ def test_rollback_alarms_watch_the_endpoint_deploy_model_updates() -> None:
     for alarm in alarm_refs:
         dimensions = {d["Name"]: d["Value"] for d in RESOURCES[alarm]["Properties"]["Dimensions"]}
         assert dimensions == {"EndpointName": {"Ref": "EndpointName"}, "VariantName": "AllTraffic"}
-    from deploy_model.deployment import VARIANT_NAME
+    from pipeline.training.deployment import VARIANT_NAME
 
     assert VARIANT_NAME == "AllTraffic"
     assert "AWS::SageMaker::Endpoint" not in {r["Type"] for r in RESOURCES.values()}  # deploy_model owns it

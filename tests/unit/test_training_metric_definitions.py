@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from start_training.metric_definitions import EVAL_PERPLEXITY, METRIC_DEFINITIONS
+from pipeline.training.metrics import EVAL_PERPLEXITY, METRIC_DEFINITIONS
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from common.names import SAGEMAKER_NAME_PATTERN, sagemaker_name
-from start_training.metric_definitions import METRIC_DEFINITIONS
-from start_training.settings import TrainingSettings
-from start_training.training import build_training_request
+from pipeline.training.metrics import METRIC_DEFINITIONS
+from pipeline.training.sagemaker_names import SAGEMAKER_NAME_PATTERN, sagemaker_name
+from pipeline.training.settings import TrainingSettings
+from pipeline.training.slot import build_training_request
 
 BASE_ENV = {
     "STATE_TABLE": "state",
@@ -21,7 +21,7 @@ BASE_ENV = {
 
 
 def _settings(**overrides: str) -> TrainingSettings:
-    from common.settings import load_settings
+    from pipeline.settings import load_settings
 
     return load_settings(TrainingSettings, {**BASE_ENV, **overrides})
 
@@ -117,9 +117,14 @@ def test_bad_configuration_fails_at_cold_start_naming_the_variable(overrides: di
 
 
 def test_missing_variable_is_named() -> None:
-    from common.settings import load_settings
+    from pipeline.settings import load_settings
 
     env = dict(BASE_ENV)
     del env["SAGEMAKER_ROLE_ARN"]
     with pytest.raises(RuntimeError, match="SAGEMAKER_ROLE_ARN"):
         load_settings(TrainingSettings, env)
+
+
+def test_region_for_train_py_is_the_one_the_lambda_runtime_sets() -> None:
+    assert _settings(AWS_REGION="eu-west-1").aws_region == "eu-west-1"
+    assert _settings().aws_region is None  # outside Lambda the request carries no sagemaker_region

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from common.pipeline_state import ACTIVATING, IDLE, IMPORT_JOB, RUNNING, TRAINING_JOB, Claim, PipelineState
+from pipeline.state_table import ACTIVATING, IDLE, IMPORT_JOB, RUNNING, TRAINING_JOB, Claim, PipelineState
 
 
 @pytest.fixture

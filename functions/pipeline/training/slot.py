@@ -8,20 +8,19 @@ One code path serves the omics event handler, the deploy_model follow-up and the
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from common.errors import is_already_exists, is_not_found
-from common.names import sagemaker_name
-from common.pipeline_state import ACTIVATING, ACTIVATION_JOB, IDLE, IMPORT_JOB, RUNNING, Claim, PipelineState
-from start_training.metric_definitions import METRIC_DEFINITIONS
-from start_training.settings import TrainingSettings
+from pipeline.aws_errors import is_already_exists, is_not_found
+from pipeline.dependencies import Dependencies
+from pipeline.rate_limiter import RateLimiter
+from pipeline.state_table import ACTIVATING, ACTIVATION_JOB, IDLE, IMPORT_JOB, RUNNING, Claim
+from pipeline.training.metrics import METRIC_DEFINITIONS
+from pipeline.training.sagemaker_names import sagemaker_name
+from pipeline.training.settings import TrainingSettings
 
 logger = Logger(child=True)
 
@@ -30,29 +29,9 @@ IMPORT_FAILED = {"FAILED", "CANCELLED"}
 ACTIVATION_BATCH = 20  # StartReadSetActivationJob takes at most 20 read sets
 
 
-@dataclass
-class TrainingDeps:
-    settings: TrainingSettings
-    sagemaker: Any
-    omics: Any
-    state: PipelineState
-    alert: Callable[[str, dict[str, Any]], Any]
-
-
-class RateLimiter:
-    """Spaces calls to at most `tps` per second (HealthOmics control-plane quotas are ~5 TPS)."""
-
-    def __init__(self, tps: float) -> None:
-        self._interval = 1.0 / tps
-        self._last = 0.0
-
-    def wait(self) -> None:
-        delay = self._last + self._interval - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        self._last = time.monotonic()
-
-
+# deploy_model and reconcile call these with their own Dependencies: their settings extend
+# TrainingSettings.
+TrainingDeps = Dependencies[TrainingSettings]
 _omics_rate: dict[float, RateLimiter] = {}
 
 
@@ -391,7 +370,7 @@ def create_training_job(deps: TrainingDeps, job_name: str, trigger: str) -> None
         trigger=trigger,
         read_sets_s3_uri=read_sets_uri,
         warm_start_model_uri=(serving or {}).get("model_data_url"),
-        region=os.environ.get("AWS_REGION"),
+        region=deps.settings.aws_region,
     )
     try:
         deps.sagemaker.create_training_job(**request)

@@ -4,7 +4,7 @@ One FASTA record becomes consecutive FASTQ reads ("tiles") of at most `TILE_LEN`
 `<record_id>:<start>-<end>` (0-based, half-open), so the reader can rejoin the record exactly:
 
     @NC_001416.1:0-10000
-    GGGCGGCGACCT...            (uppercase; IUPAC ambiguity codes written as N)
+    GGGCGGCGACCT...            (uppercase; IUPAC ambiguity codes written as N: pipeline.dna_alphabet)
     +
     IIIIIIIIIIII...            (constant quality: the bases are assembled sequence, not calls)
 
@@ -16,61 +16,15 @@ service quotas", docs.aws.amazon.com/omics/latest/dev/). The quotas page in our 
 did not show a read-length figure, so we stay at 10,000 bases: the length of a typical long read,
 large enough that per-tile overhead is ~0.3 % and small enough for any FASTQ tool.
 
-Pure stdlib: the Lambdas carry only boto3/powertools, and the hot paths here are C-level
-`bytes.translate`/slicing over whole chunks, never per-character Python.
+Pure stdlib: the Lambdas carry only boto3/powertools, and the hot path here is C-level slicing
+and joining over whole chunks, never per-character Python. The reader is
+training_job/sequence_data.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-
 TILE_LEN = 10_000
 QUALITY_CHAR = b"I"  # Phred 40 in Sanger/Illumina 1.8+ encoding; constant for every base.
-
-CANONICAL_BASES = b"ACGTN"
-# IUPAC nucleotide ambiguity codes (besides N); written as N because the model's vocabulary is ACGTN.
-AMBIGUITY_CODES = b"RYKMSWBDHV"
-INVALID = 0  # the byte that `NORMALISE_TABLE` maps every non-nucleotide to
-WHITESPACE = b" \t\r\n\v\f"
-
-
-def _normalise_table() -> bytes:
-    table = bytearray([INVALID]) * 256
-    for base in CANONICAL_BASES:
-        table[base] = base
-        table[base + 32] = base  # soft-masked (lowercase) bases are accepted and uppercased
-    for code in AMBIGUITY_CODES:
-        table[code] = ord("N")
-        table[code + 32] = ord("N")
-    return bytes(table)
-
-
-# bytes.translate(NORMALISE_TABLE, WHITESPACE): uppercase, IUPAC codes -> N, anything else -> 0.
-NORMALISE_TABLE = _normalise_table()
-
-
-def normalise_bases(raw: bytes) -> bytes:
-    """Sequence bytes (any case, line breaks allowed) -> uppercase ACGTN; non-nucleotides become 0x00.
-
-    Callers check `INVALID_BYTE in result` (C speed) and locate the offending input only then.
-    """
-    return raw.translate(NORMALISE_TABLE, WHITESPACE)
-
-
-INVALID_BYTE = bytes([INVALID])
-
-
-def tile_name(record_id: str, start: int, end: int) -> str:
-    return f"{record_id}:{start}-{end}"
-
-
-def parse_tile_name(name: str) -> tuple[str, int, int]:
-    """`'chr1:0-10000'` -> `('chr1', 0, 10000)`; record ids may themselves contain ':'."""
-    record_id, sep, span = name.rpartition(":")
-    start, dash, end = span.partition("-")
-    if not sep or not dash or not record_id:
-        raise ValueError(f"{name!r} is not a tile name '<record_id>:<start>-<end>'")
-    return record_id, int(start), int(end)
 
 
 def _fastq_tile(header_prefix: bytes, start: int, bases: bytes) -> bytes:
@@ -81,10 +35,11 @@ def _fastq_tile(header_prefix: bytes, start: int, bases: bytes) -> bytes:
 
 
 class FastqTileWriter:
-    """Turns a stream of normalised bases per record into FASTQ tile bytes.
+    """Turns a stream of normalized bases per record into FASTQ tile bytes.
 
-    Feed it `start_record(id)`, any number of `add_bases(chunk)` (already normalised, see
-    `normalise_bases`), then `end_record()`; each call returns the FASTQ bytes that became complete.
+    Feed it `start_record(id)`, any number of `add_bases(chunk)` (already normalized, see
+    `pipeline.dna_alphabet.normalize_bases`), then `end_record()`; each call returns the FASTQ
+    bytes that became complete.
     Memory: at most one partial tile plus the chunk passed in.
     """
 
@@ -149,25 +104,3 @@ class FastqTileWriter:
         self._pending = b""
         self.record_open = False
         return out
-
-
-def record_to_fastq(record_id: str, sequence: bytes | str, tile_len: int = TILE_LEN) -> bytes:
-    """One whole FASTA record -> its FASTQ tiles (convenience for tests and small inputs).
-
-    Raises ValueError naming the first non-nucleotide character.
-    """
-    raw = sequence.encode() if isinstance(sequence, str) else sequence
-    bases = normalise_bases(raw)
-    bad = bases.find(INVALID_BYTE)
-    if bad >= 0:
-        offender = raw.translate(None, WHITESPACE)[bad : bad + 1]
-        raise ValueError(f"record {record_id!r}: {offender!r} at base {bad} is not an IUPAC nucleotide code")
-    writer = FastqTileWriter(tile_len)
-    writer.start_record(record_id)
-    return writer.add_bases(bases) + writer.end_record()
-
-
-def records_to_fastq(records: Iterable[tuple[str, bytes | str]], tile_len: int = TILE_LEN) -> Iterator[bytes]:
-    """(record_id, sequence) pairs -> FASTQ bytes, one chunk per record."""
-    for record_id, sequence in records:
-        yield record_to_fastq(record_id, sequence, tile_len)

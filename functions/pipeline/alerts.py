@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from typing import Any
 
-from common.aws_clients import client
+# What domain code is given to alert with: (subject, details) -> SNS message id.
+Alert = Callable[[str, dict[str, Any]], Any]
 
 
-def send_alert(subject: str, details: dict[str, Any], topic_arn: str | None = None) -> str:
+def send_alert(sns: Any, topic_arn: str, subject: str, details: dict[str, Any]) -> str:
     """Publish an alert; returns the SNS message id. Subject is cut to SNS's 100-char limit."""
-    topic = topic_arn or os.environ["ALERT_TOPIC_ARN"]
-    response = client("sns").publish(
-        TopicArn=topic,
+    response = sns.publish(
+        TopicArn=topic_arn,
         Subject=subject[:100],
         Message=json.dumps(details, indent=2, default=str, sort_keys=True),
     )

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from start_training.metric_definitions import EVAL_PERPLEXITY
+from pipeline.training.metrics import EVAL_PERPLEXITY
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from common.errors import is_not_found
-from common.pipeline_state import IMPORT_JOB, RUNNING, TRAINING_JOB
-from deploy_model.deployment import DeployDeps, handle_training_job_end, sync_serving_with_endpoint
-from reconcile.settings import ReconcileSettings
-from start_training.training import (
+from pipeline.aws_errors import is_not_found
+from pipeline.dependencies import Dependencies
+from pipeline.state_table import IMPORT_JOB, RUNNING, TRAINING_JOB
+from pipeline.training.deployment import handle_training_job_end, sync_serving_with_endpoint
+from pipeline.training.settings import ReconcileSettings
+from pipeline.training.slot import (
     IMPORT_FAILED,
     IMPORT_SUCCEEDED,
     continue_activation,
@@ -30,22 +31,22 @@ from start_training.training import (
 logger = Logger(child=True)
 
 TRAINING_TERMINAL = ("Completed", "Failed", "Stopped")
+ReconcileDeps = Dependencies[ReconcileSettings]
 
 
 class ReconcileError(RuntimeError):
     """Some items failed; the others were handled. Raised so the run counts as an error."""
 
 
-def _finished_import_jobs(deps: DeployDeps, since: datetime) -> Iterator[tuple[str, str]]:
-    training = deps.training
+def _finished_import_jobs(deps: ReconcileDeps, since: datetime) -> Iterator[tuple[str, str]]:
     for status in sorted(IMPORT_SUCCEEDED | IMPORT_FAILED):
         kwargs: dict[str, Any] = {
-            "sequenceStoreId": training.settings.sequence_store_id,
+            "sequenceStoreId": deps.settings.sequence_store_id,
             "maxResults": 100,
             "filter": {"status": status, "createdAfter": since},
         }
         while True:
-            page = omics_call(training, "list_read_set_import_jobs", **kwargs)
+            page = omics_call(deps, "list_read_set_import_jobs", **kwargs)
             for job in page.get("importJobs", []):
                 yield job["id"], job["status"]
             if not page.get("nextToken"):
@@ -53,7 +54,7 @@ def _finished_import_jobs(deps: DeployDeps, since: datetime) -> Iterator[tuple[s
             kwargs["nextToken"] = page["nextToken"]
 
 
-def _finished_training_jobs(deps: DeployDeps, since: datetime) -> Iterator[str]:
+def _finished_training_jobs(deps: ReconcileDeps, since: datetime) -> Iterator[str]:
     prefix = f"{deps.settings.job_name_prefix}-"
     for status in TRAINING_TERMINAL:
         kwargs: dict[str, Any] = {
@@ -77,7 +78,7 @@ def _finished_training_jobs(deps: DeployDeps, since: datetime) -> Iterator[str]:
             kwargs["NextToken"] = page["NextToken"]
 
 
-def _finish_slot_job(deps: DeployDeps) -> dict[str, Any] | None:
+def _finish_slot_job(deps: ReconcileDeps) -> dict[str, Any] | None:
     slot = deps.state.slot()
     if (
         slot.state != RUNNING
@@ -96,7 +97,8 @@ def _finish_slot_job(deps: DeployDeps) -> dict[str, Any] | None:
     return handle_training_job_end(deps, slot.job_name)
 
 
-def reconcile(deps: DeployDeps, settings: ReconcileSettings, now: datetime | None = None) -> dict[str, Any]:
+def reconcile(deps: ReconcileDeps, now: datetime | None = None) -> dict[str, Any]:
+    settings = deps.settings
     now = now or datetime.now(UTC)
     since = now - timedelta(hours=settings.reconcile_lookback_hours)
     handled: list[dict[str, Any]] = []
@@ -119,15 +121,13 @@ def reconcile(deps: DeployDeps, settings: ReconcileSettings, now: datetime | Non
     attempt("slot-job", lambda: _finish_slot_job(deps))
     for job_id, status in _finished_import_jobs(deps, since):
         if deps.state.marker(IMPORT_JOB, job_id) is None:
-            attempt(
-                f"import-job {job_id}", lambda i=job_id, s=status: handle_import_status(deps.training, i, s)
-            )
-    attempt("activation", lambda: continue_activation(deps.training))
+            attempt(f"import-job {job_id}", lambda i=job_id, s=status: handle_import_status(deps, i, s))
+    attempt("activation", lambda: continue_activation(deps))
     attempt(
         "running-job",
-        lambda: ensure_running_job(deps.training, grace_seconds=settings.running_grace_seconds),
+        lambda: ensure_running_job(deps, grace_seconds=settings.running_grace_seconds),
     )
-    attempt("follow-up", lambda: start_pending_follow_up(deps.training))
+    attempt("follow-up", lambda: start_pending_follow_up(deps))
     attempt("endpoint", lambda: sync_serving_with_endpoint(deps))
 
     summary = {"handled": handled, "failures": failures, "slot": deps.state.slot().state}

@@ -1,6 +1,6 @@
-"""The pipeline's durable state in the DynamoDB state table (keys `pk`/`sk`).
+"""The state table: every read and write of the pipeline's DynamoDB table (keys `pk`/`sk`).
 
-Items:
+Items of the training pipeline (`PipelineState`):
 - `pipeline / training-slot`: at most one training job in flight. `state` is `idle`,
   `activating` (archived read sets are being reactivated before the job can read them) or
   `running` (`job_name`). New data while the slot is busy sets `pending` (with the first
@@ -11,23 +11,33 @@ Items:
   the same transaction as the slot change it causes, so a replayed or reconciled event sees it.
 
 Every transition is a conditional write: two Lambdas racing on the same slot cannot both win.
+
+Items of the GenBank poller (`GenbankPollState`):
+- `genbank#poll / query#<hash of db+query>`: `window_end`, the end of the last modification-date
+  window that was fetched completely.
+- `genbank#accession#<accession.version> / ingested`: this version was written to S3.
+
+Powertools idempotency keeps its own `idempotency#<function>` items in the same table.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from common.errors import error_code
+from pipeline.aws_errors import error_code
 
 _SLOT_KEY = {"pk": "pipeline", "sk": "training-slot"}
 _SERVING_KEY = {"pk": "pipeline", "sk": "serving-model"}
+GENBANK_POLL_PK = "genbank#poll"
 
 IDLE, ACTIVATING, RUNNING = "idle", "activating", "running"
 IMPORT_JOB, TRAINING_JOB, ACTIVATION_JOB = "omics-import", "training-job", "activation-job"
@@ -310,3 +320,52 @@ class PipelineState:
             if error_code(err) == "ConditionalCheckFailedException":
                 return False
             raise
+
+
+class GenbankPollState:
+    """The GenBank poller's items: its date window per query, and the versions already in S3."""
+
+    def __init__(self, dynamodb: Any, table_name: str, *, db: str, query: str) -> None:
+        self._ddb, self._table = dynamodb, table_name
+        digest = hashlib.sha256(f"{db}\n{query}".encode()).hexdigest()[:16]
+        self._poll_key = {"pk": GENBANK_POLL_PK, "sk": f"query#{digest}"}
+        self._query = query
+
+    def window_end(self) -> datetime | None:
+        response = self._ddb.get_item(
+            TableName=self._table, Key=_to_item(self._poll_key), ConsistentRead=True
+        )
+        return (
+            datetime.fromisoformat(_from_item(response["Item"])["window_end"]) if "Item" in response else None
+        )
+
+    def record_window_end(self, end: datetime, written: int) -> None:
+        item = {
+            **self._poll_key,
+            "window_end": end.isoformat(),
+            "query": self._query,
+            "records_written": written,
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._ddb.put_item(TableName=self._table, Item=_to_item(item))
+
+    def is_seen(self, accession: str) -> bool:
+        response = self._ddb.get_item(
+            TableName=self._table,
+            Key=_to_item(self._seen_key(accession)),
+            ProjectionExpression="pk",
+            ConsistentRead=True,
+        )
+        return "Item" in response
+
+    def mark_seen(self, accession: str, key: str) -> None:
+        item = {
+            **self._seen_key(accession),
+            "s3_key": key,
+            "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._ddb.put_item(TableName=self._table, Item=_to_item(item))
+
+    @staticmethod
+    def _seen_key(accession: str) -> dict[str, str]:
+        return {"pk": f"genbank#accession#{accession}", "sk": "ingested"}

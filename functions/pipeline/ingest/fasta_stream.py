@@ -20,7 +20,8 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from common.fastq_tiles import INVALID_BYTE, TILE_LEN, WHITESPACE, FastqTileWriter, normalise_bases
+from pipeline.dna_alphabet import INVALID_BYTE, WHITESPACE, normalize_bases
+from pipeline.ingest.fastq_tiles import TILE_LEN, FastqTileWriter
 
 MAX_HEADER_BYTES = 64 * 1024
 INFLATE_PIECE_BYTES = 4 * 1024 * 1024  # cap on one piece of inflated output (gzip bombs stay bounded)
@@ -254,7 +255,7 @@ class FastaToFastq:
             if segment.translate(None, WHITESPACE):
                 self._raise_not_fasta(segment)
             return b""
-        bases = normalise_bases(segment)
+        bases = normalize_bases(segment)
         if INVALID_BYTE in bases:
             self._raise_bad_sequence(segment)
         return self._writer.add_bases(bases) if bases else b""
@@ -279,7 +280,7 @@ class FastaToFastq:
     def _raise_bad_sequence(self, segment: bytes) -> None:
         line_no, offset = self._line, self._column_offset
         for line in segment.split(b"\n"):
-            bad = normalise_bases(line).find(INVALID_BYTE)
+            bad = normalize_bases(line).find(INVALID_BYTE)
             if bad >= 0:
                 stripped = line.translate(None, WHITESPACE)
                 value = stripped[bad]

@@ -1,10 +1,10 @@
 """Poll GenBank for new or updated sequences and drop each as incoming/genbank/<accession.version>.fa.
 
-State in the pipeline's DynamoDB table (keys pk/sk):
-- `pk="genbank#poll"`, `sk="query#<hash of db+query>"`: `window_end`, the end of the last modification-
-  date window that was fetched completely. The next window starts there (E-utilities dates are
-  whole days, so consecutive windows overlap by a day; the seen-items below absorb the overlap).
-- `pk="genbank#accession#<accession.version>"`, `sk="ingested"`: this version was written to S3.
+State in the pipeline's state table (pipeline.state_table.GenbankPollState):
+- per query, `window_end`: the end of the last modification-date window that was fetched
+  completely. The next window starts there (E-utilities dates are whole days, so consecutive
+  windows overlap by a day; the seen-items below absorb the overlap).
+- per accession.version, a seen-item: this version was written to S3.
 
 Progress is recorded only after the writes: each seen-item after its S3 object, the window end
 after every record of the window is in S3. A run that stops early (error, or the per-run cap)
@@ -13,16 +13,17 @@ leaves the window where it was, and the next run skips what is already there.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from poll_genbank.eutils import EutilsClient
+from pipeline.dependencies import Dependencies
+from pipeline.genbank.eutils import EutilsClient, EutilsError
+from pipeline.genbank.settings import PollSettings
+from pipeline.state_table import GenbankPollState
 
 INCOMING_GENBANK_PREFIX = "incoming/genbank/"
-POLL_PK = "genbank#poll"
 # accession.version, e.g. NC_001416.1, MN908947.3, NZ_CP012345.1, AAAA02000001.1
 ACCESSION_VERSION = re.compile(r"^[A-Z]{1,6}_?[A-Z]{0,4}[0-9]+\.[0-9]+$")
 
@@ -34,6 +35,16 @@ class PollConfig:
     batch_size: int
     max_records_per_run: int
     initial_lookback_days: int
+
+    @classmethod
+    def from_settings(cls, settings: PollSettings) -> PollConfig:
+        return cls(
+            db=settings.genbank_db,
+            query=settings.genbank_query,
+            batch_size=settings.genbank_batch_size,
+            max_records_per_run=settings.genbank_max_records_per_run,
+            initial_lookback_days=settings.genbank_initial_lookback_days,
+        )
 
 
 @dataclass
@@ -60,53 +71,29 @@ def accession_of(header: bytes) -> str:
     raise ValueError(f"no accession.version in FASTA header {header[:100]!r}")
 
 
-class GenbankState:
-    """The poller's items in the state table (plain DynamoDB client, no resource layer)."""
-
-    def __init__(self, dynamodb: Any, table: str, config: PollConfig) -> None:
-        self._db, self._table = dynamodb, table
-        digest = hashlib.sha256(f"{config.db}\n{config.query}".encode()).hexdigest()[:16]
-        self._poll_key = {"pk": {"S": POLL_PK}, "sk": {"S": f"query#{digest}"}}
-        self._query = config.query
-
-    def window_end(self) -> datetime | None:
-        item = self._db.get_item(TableName=self._table, Key=self._poll_key, ConsistentRead=True).get("Item")
-        return datetime.fromisoformat(item["window_end"]["S"]) if item else None
-
-    def record_window_end(self, end: datetime, written: int) -> None:
-        self._db.put_item(
-            TableName=self._table,
-            Item={
-                **self._poll_key,
-                "window_end": {"S": end.isoformat()},
-                "query": {"S": self._query},
-                "records_written": {"N": str(written)},
-                "updated_at": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
-            },
+def poll_for_new_records(deps: Dependencies[PollSettings], now: datetime) -> PollResult:
+    """One scheduled poll with the function's settings; alerts (and raises) when NCBI keeps failing."""
+    settings = deps.settings
+    config = PollConfig.from_settings(settings)
+    api_key = None
+    if settings.ncbi_api_key_parameter:
+        # Powertools caches the decrypted value for max_age seconds across warm invocations.
+        api_key = str(deps.parameters.get(settings.ncbi_api_key_parameter, decrypt=True, max_age=900))
+    eutils = EutilsClient(
+        settings.eutils_base_url, tool=settings.ncbi_tool, email=settings.ncbi_email, api_key=api_key
+    )
+    try:
+        return poll_genbank(
+            now=now,
+            config=config,
+            eutils=eutils,
+            state=GenbankPollState(deps.dynamodb, settings.state_table, db=config.db, query=config.query),
+            s3=deps.s3,
+            bucket=settings.data_bucket,
         )
-
-    def is_seen(self, accession: str) -> bool:
-        response = self._db.get_item(
-            TableName=self._table,
-            Key=self._seen_key(accession),
-            ProjectionExpression="pk",
-            ConsistentRead=True,
-        )
-        return "Item" in response
-
-    def mark_seen(self, accession: str, key: str) -> None:
-        self._db.put_item(
-            TableName=self._table,
-            Item={
-                **self._seen_key(accession),
-                "s3_key": {"S": key},
-                "ingested_at": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
-            },
-        )
-
-    @staticmethod
-    def _seen_key(accession: str) -> dict[str, dict[str, str]]:
-        return {"pk": {"S": f"genbank#accession#{accession}"}, "sk": {"S": "ingested"}}
+    except EutilsError as err:  # NCBI still failing after retries: tell the operator, let Lambda retry
+        deps.alert("hyenaflow: GenBank poll failed", {"query": config.query, "error": str(err)})
+        raise
 
 
 def poll_genbank(
@@ -114,7 +101,7 @@ def poll_genbank(
     now: datetime,
     config: PollConfig,
     eutils: EutilsClient,
-    state: GenbankState,
+    state: GenbankPollState,
     s3: Any,
     bucket: str,
 ) -> PollResult:

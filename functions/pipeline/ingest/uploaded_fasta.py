@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,9 +17,10 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
-from ingest_fasta.fasta_stream import FastaSummary, FastaToFastq, InvalidFasta, inflate_if_gzip
-from ingest_fasta.settings import IngestSettings
-from ingest_fasta.staging import StagedFastqUpload, TooManySources
+from pipeline.alerts import Alert
+from pipeline.ingest.fasta_stream import FastaSummary, FastaToFastq, InvalidFasta, inflate_if_gzip
+from pipeline.ingest.settings import IngestSettings
+from pipeline.ingest.staging import StagedFastqUpload, TooManySources
 
 INCOMING_PREFIX = "incoming/"
 STAGED_PREFIX = "staged/"
@@ -28,8 +29,6 @@ GENBANK_PREFIX = "incoming/genbank/"
 FASTA_SUFFIXES = (".fa", ".fasta", ".fna")
 READ_CHUNK_BYTES = 1024 * 1024
 MAX_IMPORT_SOURCES = 100  # StartReadSetImportJob: sources list of 1..100 (botocore omics model)
-
-Alert = Callable[[str, dict[str, Any]], Any]
 
 
 @dataclass(frozen=True)

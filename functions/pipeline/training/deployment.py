@@ -6,17 +6,17 @@ Shared by the SageMaker event handler and the reconciler (lost events).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from common.errors import is_already_exists, is_not_found
-from common.pipeline_state import TRAINING_JOB, Claim, PipelineState
-from deploy_model.quality_gate import GateDecision, final_metric, quality_gate
-from deploy_model.settings import DeploySettings
-from start_training.training import TrainingDeps, start_pending_follow_up
+from pipeline.aws_errors import is_already_exists, is_not_found
+from pipeline.dependencies import Dependencies
+from pipeline.state_table import TRAINING_JOB, Claim
+from pipeline.training.quality_gate import GateDecision, final_metric, quality_gate
+from pipeline.training.settings import DeploySettings
+from pipeline.training.slot import start_pending_follow_up
 
 logger = Logger(child=True)
 
@@ -29,13 +29,7 @@ class EndpointBusyError(RuntimeError):
     """The endpoint is mid-deployment; raising lets Lambda (and then the reconciler) retry."""
 
 
-@dataclass
-class DeployDeps:
-    settings: DeploySettings
-    sagemaker: Any
-    state: PipelineState
-    alert: Callable[[str, dict[str, Any]], Any]
-    training: TrainingDeps
+DeployDeps = Dependencies[DeploySettings]
 
 
 def handle_training_job_end(deps: DeployDeps, job_name: str) -> dict[str, Any]:
@@ -50,7 +44,7 @@ def handle_training_job_end(deps: DeployDeps, job_name: str) -> dict[str, Any]:
             f"training job {job_name} is {status} according to DescribeTrainingJob; retrying later"
         )
     if deps.state.marker(TRAINING_JOB, job_name) is not None:
-        follow_up = start_pending_follow_up(deps.training)
+        follow_up = start_pending_follow_up(deps)
         return {"outcome": "already-handled", "training_job": job_name, "follow_up": follow_up}
 
     if status == "Completed":
@@ -74,7 +68,7 @@ def handle_training_job_end(deps: DeployDeps, job_name: str) -> dict[str, Any]:
     )
     if released is Claim.ALREADY_HANDLED:
         logger.info("another invocation handled this job concurrently", extra={"training_job": job_name})
-    follow_up = start_pending_follow_up(deps.training)
+    follow_up = start_pending_follow_up(deps)
     return {**result, "follow_up": follow_up}
 
 

@@ -14,7 +14,6 @@ Retry-After).
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -25,7 +24,8 @@ from datetime import date
 from http.client import HTTPException
 from typing import Any
 
-DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+from pipeline.rate_limiter import RateLimiter
+
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
@@ -40,33 +40,10 @@ class SearchResult:
     query_key: str
 
 
-class RateLimiter:
-    """At most `per_second` request starts per second (spaced evenly, thread-safe)."""
-
-    def __init__(
-        self,
-        per_second: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.interval = 1.0 / per_second
-        self._clock, self._sleep = clock, sleep
-        self._next_start = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self._lock:
-            now = self._clock()
-            if now < self._next_start:
-                self._sleep(self._next_start - now)
-                now = self._next_start
-            self._next_start = now + self.interval
-
-
 class EutilsClient:
     def __init__(
         self,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str,
         *,
         tool: str,
         email: str | None,

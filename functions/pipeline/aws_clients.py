@@ -30,8 +30,3 @@ def _config() -> Config:
 def client(service: str):  # noqa: ANN201 - boto3 clients have no common static type
     """A cached boto3 client for `service` (one per Lambda container, reused across invocations)."""
     return boto3.client(service, config=_config())
-
-
-@cache
-def resource(service: str):  # noqa: ANN201
-    return boto3.resource(service, config=_config())

@@ -1,17 +1,13 @@
-"""ingest_fasta configuration: environment variables, read once and validated (common.settings)."""
+"""ingest_fasta's settings (pipeline.settings explains the scheme)."""
 
-from __future__ import annotations
+from pydantic import Field
 
-from pydantic import BaseModel, Field
-
-from common.settings import load_settings
+from pipeline.settings import PipelineSettings
 
 GIB = 1024**3
 
 
-class IngestSettings(BaseModel, frozen=True):
-    data_bucket: str = Field(min_length=3)
-    alert_topic_arn: str = Field(min_length=1)
+class IngestSettings(PipelineSettings):
     sequence_store_id: str = Field(pattern=r"^[0-9]{10,36}$")
     omics_import_role_arn: str = Field(pattern=r"^arn:")
     max_input_bytes: int = Field(default=5 * GIB, gt=0)
@@ -20,7 +16,3 @@ class IngestSettings(BaseModel, frozen=True):
     # Staged FASTQ.gz bytes per read-set source; a larger file is split over several sources.
     max_source_bytes: int = Field(default=2 * GIB, gt=0)
     staging_gzip_level: int = Field(default=1, ge=0, le=9)
-
-
-def load_ingest_settings() -> IngestSettings:
-    return load_settings(IngestSettings)

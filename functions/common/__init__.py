@@ -1,1 +1,0 @@
-"""Code shared by every hyenaflow Lambda (no torch, no heavy imports)."""

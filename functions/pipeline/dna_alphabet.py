@@ -1,0 +1,1 @@
+../../hyenadna/alphabet.py

@@ -1,0 +1,55 @@
+"""Powertools idempotency on the pipeline's single DynamoDB state table, one style for every handler.
+
+A handler makes its one domain call idempotent, keyed on a small model of what makes two events
+the same work (an import job and its status, an object version):
+
+    idempotency = Idempotency("[import_job_id, status]", settings)
+
+    @idempotency.idempotent_function("job")
+    def handle_import(job: ImportJobStatus) -> dict: ...
+
+and calls `idempotency.config.register_lambda_context(context)` first thing in the handler, so
+a call cut off by Lambda's timeout can run again once its in-progress record expires.
+
+The table's keys are `pk`/`sk` (see docs/contracts.md); Powertools stores each record with
+`pk = idempotency#<function>` and `<module>.<function>#<hash of the key>` in `sk`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from pipeline.aws_clients import client
+from pipeline.settings import PipelineSettings
+
+DomainCall = TypeVar("DomainCall", bound=Callable[..., Any])
+
+
+class Idempotency:
+    def __init__(
+        self, key_jmespath: str, settings: PipelineSettings, expires_after_seconds: int = 7 * 24 * 3600
+    ) -> None:
+        self.config = IdempotencyConfig(
+            event_key_jmespath=key_jmespath,
+            expires_after_seconds=expires_after_seconds,
+            raise_on_no_idempotency_key=True,
+        )
+        self.store = DynamoDBPersistenceLayer(
+            table_name=settings.state_table,
+            key_attr="pk",
+            sort_key_attr="sk",
+            boto3_client=client("dynamodb"),
+        )
+
+    def idempotent_function(self, data_keyword_argument: str) -> Callable[[DomainCall], DomainCall]:
+        """Powertools' `idempotent_function` with this key, on the state table."""
+        return idempotent_function(
+            data_keyword_argument=data_keyword_argument, config=self.config, persistence_store=self.store
+        )

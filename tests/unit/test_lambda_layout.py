@@ -1,0 +1,161 @@
+"""The Lambda package's layout: thin function folders over one shared package, imports pointing down.
+
+functions/ is one package (`CodeUri: functions/`): each function folder holds its handler and its
+event models, everything else lives in functions/pipeline/. A function folder never imports
+another one, the shared package never imports a function folder, and nothing in it imports
+more than the standard library, boto3/botocore, Powertools and pydantic.
+"""
+
+from __future__ import annotations
+
+import ast
+import filecmp
+import sys
+from pathlib import Path
+
+import pytest
+
+from hyenaflow.local.events import load_template
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTIONS = REPO / "functions"
+SHARED = "pipeline"
+TEMPLATE = load_template(REPO / "template.yaml")
+SERVERLESS_FUNCTIONS = {
+    name: resource
+    for name, resource in TEMPLATE["Resources"].items()
+    if resource["Type"] == "AWS::Serverless::Function"
+}
+FUNCTION_FOLDERS = sorted({r["Properties"]["Handler"].split(".")[0] for r in SERVERLESS_FUNCTIONS.values()})
+ALLOWED_THIRD_PARTY = {"boto3", "botocore", "aws_lambda_powertools", "pydantic"}
+HEAVY = {"torch", "transformers", "numpy", "sagemaker"}
+
+
+def _modules() -> list[Path]:
+    return sorted(path for path in FUNCTIONS.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def _imports(path: Path) -> set[str]:
+    return _imported_names(path.read_text(), package=path.relative_to(FUNCTIONS).parent.parts)
+
+
+def _imported_names(source: str, package: tuple[str, ...]) -> set[str]:
+    """Dotted names of everything `source` imports, relative imports resolved against `package`."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names |= {module} if node.module else {f"{module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _top_levels(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in _imports(path)}
+
+
+def test_every_function_runs_a_handler_module_of_the_one_lambda_package() -> None:
+    global_code = TEMPLATE["Globals"]["Function"]["CodeUri"]
+    for name, function in SERVERLESS_FUNCTIONS.items():
+        properties = function["Properties"]
+        assert properties.get("CodeUri", global_code) == "functions/", name
+        folder = properties["Handler"].split(".")[0]
+        assert properties["Handler"] == f"{folder}.handler.lambda_handler", name
+        assert (FUNCTIONS / folder / "handler.py").is_file(), name
+    assert set(FUNCTION_FOLDERS) == {
+        "ingest_fasta",
+        "poll_genbank",
+        "start_training",
+        "deploy_model",
+        "reconcile",
+    }
+
+
+def test_function_folders_hold_only_their_handler_and_event_models() -> None:
+    packages = {p.name for p in FUNCTIONS.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert packages == {*FUNCTION_FOLDERS, SHARED}, "shared code belongs in functions/pipeline/"
+    for folder in FUNCTION_FOLDERS:
+        files = {p.name for p in (FUNCTIONS / folder).iterdir() if p.name != "__pycache__"}
+        assert files <= {"__init__.py", "handler.py", "models.py"}, f"{folder}: {sorted(files)}"
+
+
+def test_no_function_folder_imports_another_function_folder() -> None:
+    for folder in FUNCTION_FOLDERS:
+        for path in (FUNCTIONS / folder).rglob("*.py"):
+            others = _top_levels(path) & (set(FUNCTION_FOLDERS) - {folder})
+            assert not others, (
+                f"{path.relative_to(REPO)} imports {sorted(others)}: share it through {SHARED}/"
+            )
+
+
+def test_the_shared_package_imports_no_function_folder() -> None:
+    for path in (FUNCTIONS / SHARED).rglob("*.py"):
+        upward = _top_levels(path) & set(FUNCTION_FOLDERS)
+        assert not upward, f"{path.relative_to(REPO)} imports {sorted(upward)}: imports point down"
+
+
+def test_lambda_code_imports_only_the_standard_library_boto3_powertools_and_pydantic() -> None:
+    first_party = {*FUNCTION_FOLDERS, SHARED}
+    for path in _modules():
+        top = _top_levels(path) - {"__future__"}
+        assert not top & HEAVY, f"{path.relative_to(REPO)} imports {sorted(top & HEAVY)}"
+        unexpected = top - first_party - ALLOWED_THIRD_PARTY - set(sys.stdlib_module_names)
+        assert not unexpected, f"{path.relative_to(REPO)} imports {sorted(unexpected)}"
+
+
+def test_the_import_scan_sees_relative_absolute_and_nested_imports() -> None:
+    source = (
+        "from ..deploy_model import handler\n"
+        "import start_training.models\n"
+        "from . import models\n"
+        "def f():\n    from pipeline.genbank import poller\n"
+    )
+    names = _imported_names(source, package=("reconcile",))
+    assert names == {"deploy_model", "start_training.models", "reconcile.models", "pipeline.genbank"}
+
+
+def test_helpers_only_tests_use_do_not_ship_in_the_lambda_package() -> None:
+    test_only = {"tile_name", "parse_tile_name", "record_to_fastq", "records_to_fastq"}  # tests/support/
+    for path in _modules():
+        defined = {
+            node.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.ClassDef)
+        }
+        assert not defined & test_only, f"{path.relative_to(REPO)} defines {sorted(defined & test_only)}"
+
+
+# -- the DNA alphabet: one file, shared by the Lambdas through a symlink ---------------------
+
+
+def test_the_lambdas_dna_alphabet_is_a_relative_link_to_hyenadna_alphabet() -> None:
+    link = FUNCTIONS / SHARED / "dna_alphabet.py"
+    assert link.is_symlink()
+    assert link.readlink() == Path("../../hyenadna/alphabet.py")  # relative: survives any checkout path
+    assert link.resolve() == (REPO / "hyenadna" / "alphabet.py").resolve()
+
+
+def test_the_linked_alphabet_loads_as_a_module_of_the_lambda_package() -> None:
+    # The local Lambda runtime gives each function its own copy of every module whose spec says
+    # it lives under functions/; the symlinked file must be one of them, not hyenadna's.
+    import pipeline.dna_alphabet as alphabet
+
+    assert alphabet.__spec__ is not None and alphabet.__spec__.origin is not None
+    assert Path(alphabet.__spec__.origin) == FUNCTIONS / SHARED / "dna_alphabet.py"
+
+
+@pytest.mark.slow
+def test_sam_build_copies_the_alphabet_into_every_function_package() -> None:
+    """Checks the output of `make build` (sam build); skipped when there is none."""
+    build = REPO / ".aws-sam" / "build"
+    if not build.is_dir():
+        pytest.skip("no .aws-sam/build: run `make build` first")
+    source = REPO / "hyenadna" / "alphabet.py"
+    for name in SERVERLESS_FUNCTIONS:
+        packaged = build / name / SHARED / "dna_alphabet.py"
+        assert packaged.is_file() and not packaged.is_symlink(), f"{name}: {packaged} is not a regular file"
+        assert filecmp.cmp(packaged, source, shallow=False), (
+            f"{name}: {packaged} differs from {source} (a build from before the last change? `make build`)"
+        )
