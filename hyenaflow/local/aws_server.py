@@ -163,7 +163,7 @@ class AwsServer:
         }
 
     def client(self, service: str, **kwargs: Any):  # noqa: ANN201 - boto3 clients have no common type
-        """A boto3 client for this endpoint, host-prefix injection off (as functions/common does)."""
+        """A boto3 client for this endpoint, host-prefix injection off (as functions/pipeline/aws_clients.py does)."""
         config = Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3})
         return boto3.client(
             service,
