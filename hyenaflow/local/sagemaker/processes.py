@@ -74,7 +74,7 @@ class ChildProcesses:
         """`subprocess.Popen(command, ...)` in a session of its own, recorded until it ends."""
         with self._lock:
             if self._stopping:
-                raise StackStopping(f"the local stack is shutting down; not starting {command[1:2]}")
+                raise StackStopping(f"the local stack is shutting down; not starting {' '.join(command[:2])}")
             process = subprocess.Popen(command, start_new_session=True, **popen_kwargs)
             self._running = {p for p in self._running if p.poll() is None} | {process}
         return process
