@@ -14,8 +14,10 @@ Heavy imports (moto, torch via the demo) happen inside the commands, so `hyenafl
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -24,6 +26,10 @@ from typing import Any
 
 DEFAULT_WORKDIR = Path(".hyenaflow")  # git-ignored
 STACK_STATE_FILE = "stack.json"
+# The last line `local up` prints once the stack is ready (tests wait for it).
+READY_LINE = "# waiting for files and events; Ctrl-C stops the stack"
+EXAMPLE_GENOME = "data/lambda_phage_NC_001416.fa"
+EXAMPLE_SEQUENCE = "ACGTTGCAGGCTAGCTAGGATCCA"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,36 +138,69 @@ def _cmd_local_up(args: argparse.Namespace) -> int:
         schedule_every_s=schedule_every_s,
     )
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # While starting, Ctrl-C and SIGTERM abort the start (LocalPipeline.start cleans up). Once up,
+    # they only set a flag, so that the stop always runs whole, from the main loop, however often
+    # the user presses Ctrl-C; it ends within about 2 s (AwsServer.stop).
+    _on_stop_signals(_interrupt)
     with LocalPipeline(config) as pipeline:
+        _on_stop_signals(lambda *_: stopped.set())
         state_file = write_stack_state(pipeline)
-        print(f"hyenaflow local stack up at {pipeline.endpoint_url} (Ctrl-C stops it)")
-        print("\n# point the AWS CLI / boto3 / hyenaflow invoke at it:")
-        for name, value in pipeline.env().items():
-            print(f"export {name}={value}")
-        print(
-            f"\n# drop a genome:\naws s3 cp data/lambda_phage_NC_001416.fa s3://{pipeline.data_bucket}/incoming/"
-        )
-        schedules = sorted({r.function_logical_id for r in pipeline.router.routes if r.schedule})
-        if schedules:
-            print(
-                f"# fire a schedule: hyenaflow fire-schedule {schedules[0]}   (schedules: {', '.join(schedules)})"
-            )
-        print(
-            f"# Lambda logs: {pipeline.runtime.log_dir}/   SageMaker logs: {pipeline.workdir / 'aws' / 'sagemaker'}/"
-        )
+        print("\n".join(local_up_instructions(pipeline)), flush=True)
         reported = 0
-        try:
-            while not stopped.wait(1.0):
-                errors = pipeline.delivery_errors()
-                for error in errors[reported:]:
-                    print(f"delivery error: {error}", file=sys.stderr)
-                reported = len(errors)
-        except KeyboardInterrupt:
-            pass
-        print("stopping the local stack ...")
+        while not stopped.wait(1.0):
+            errors = pipeline.delivery_errors()
+            for error in errors[reported:]:
+                print(f"delivery error: {error}", file=sys.stderr)
+            reported = len(errors)
+        print("stopping the local stack ...", flush=True)
         state_file.unlink(missing_ok=True)
+    # Stopped. What is left is memory for the OS to take back, but the interpreter's last garbage
+    # collections over moto's and botocore's objects take 1-2 s on a busy machine: exempt them.
+    gc.freeze()
     return 0
+
+
+def _on_stop_signals(handler: Any) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def local_up_instructions(stack: Any) -> list[str]:
+    """What `hyenaflow local up` prints: the `export` lines that point the AWS CLI, boto3 and
+    `hyenaflow invoke` at the stack (its env(), nothing else), then the commands that drop a genome
+    and follow it to the endpoint, with this stack's bucket, sequence store and endpoint names."""
+    endpoint = stack.parameters.get("EndpointName", "hyenaflow")
+    body = json.dumps({"task": "score", "sequences": [EXAMPLE_SEQUENCE]}, separators=(",", ":"))
+    lines = [
+        f"hyenaflow local stack up at {stack.endpoint_url}",
+        "",
+        "# point the AWS CLI (>= 1.38.5), boto3 (>= 1.37.5) and hyenaflow invoke at it:",
+        *(f"export {name}={shlex.quote(value)}" for name, value in stack.env().items()),
+        "",
+        "# drop a genome, then follow it: read set, training job, endpoint, an answer",
+        f"aws s3 cp {EXAMPLE_GENOME} s3://{stack.data_bucket}/incoming/",
+        f"aws omics list-read-sets --sequence-store-id {stack.sequence_store_id}",
+        "aws sagemaker list-training-jobs",
+        f"aws sagemaker describe-endpoint --endpoint-name {endpoint}",
+        f"aws sagemaker-runtime invoke-endpoint --endpoint-name {endpoint} --content-type application/json"
+        f" --body {shlex.quote(body)} answer.json   # AWS CLI v2: add --cli-binary-format raw-in-base64-out",
+        f"hyenaflow invoke --endpoint-name {endpoint} --task score --sequence {EXAMPLE_SEQUENCE}",
+        "",
+    ]
+    schedules = sorted({r.function_logical_id for r in stack.router.routes if r.schedule})
+    if schedules:
+        lines.append(
+            f"# fire a schedule: hyenaflow fire-schedule {schedules[0]}   (schedules: {', '.join(schedules)})"
+        )
+    lines += [
+        f"# Lambda logs: {stack.runtime.log_dir}/   SageMaker logs: {stack.workdir / 'aws' / 'sagemaker'}/",
+        READY_LINE,
+    ]
+    return lines
 
 
 def _print_invocation(function: Any, event: Any, result: Any) -> None:

@@ -436,14 +436,17 @@ class LambdaRuntime:
         else:
             raise ValueError(f"on-failure destination {arn}: the local stack supports SQS and SNS")
 
-    def deliver_pending(self) -> int:
+    def deliver_pending(self, stop: threading.Event | None = None) -> int:
         """Invoke every event waiting in the invoke queues and every retry that is due; returns
-        how many invocations ran (0 when idle)."""
+        how many invocations ran (0 when idle). Once `stop` is set, starts no further invocation."""
         ran = 0
         now = time.monotonic()
         due = [retry for retry in self.retries if retry.due <= now]
         self.retries = [retry for retry in self.retries if retry.due > now]
         for pending in due:
+            if stop is not None and stop.is_set():
+                self.retries.append(pending)
+                continue
             result = self.invoke(pending.function.logical_id, pending.event, pending.request_id)
             pending.attempts += 1
             ran += 1
@@ -454,6 +457,8 @@ class LambdaRuntime:
                 QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
             ).get("Messages", [])
             for message in messages:
+                if stop is not None and stop.is_set():
+                    return ran  # not taken: it stays in its queue
                 # Taken: from here on the retries are the runtime's, as in Lambda's own queue.
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                 event = as_delivered_event(message["Body"], message["MessageId"])
@@ -479,14 +484,17 @@ class DeliveryLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = 0.5) -> None:
+        """Deliver nothing more. A handler still running after `timeout_s` is left to finish on
+        its own (a daemon thread): a stopping stack does not wait for it (Ctrl-C on `local up`
+        must stop it within 3 s, and poll_genbank may be in the middle of NCBI's back-off)."""
         self._stop.set()
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                ran = self.runtime.deliver_pending()
+                ran = self.runtime.deliver_pending(self._stop)
             except Exception as error:  # noqa: BLE001 - keep delivering; the error is reported
                 self.errors.append("".join(traceback.format_exception(error)))
                 ran = 0

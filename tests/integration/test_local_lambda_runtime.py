@@ -273,7 +273,10 @@ def test_modules_the_process_imported_itself_stay_untouched(tmp_path: Path, monk
         )
         with LocalPipeline(config) as pipeline:
             _put_probe(pipeline, {"n": 1})
-            (record,) = _wait_for(lambda: _records(probe_out), what="probe invocation")
+            # Until the invocation has ended, its own modules are in sys.modules: wait for its end,
+            # not for the record the handler writes while it runs.
+            _wait_for(lambda: pipeline.runtime.invocations, what="probe invocation")
+            (record,) = _records(probe_out)
             # the function got its own copy (cold start with its own environment) ...
             assert record["stage_at_import"] == "local-test-us-east-1"
             # ... while the process gets its module back once the invocation returns (the record

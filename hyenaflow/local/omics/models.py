@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -476,10 +477,13 @@ def reset() -> None:
 
 
 def shutdown(timeout_s: float = 10.0) -> None:
-    """Wait for running import/activation threads (they are short) and forget the event sink."""
+    """Wait up to `timeout_s` in all for running import/activation threads (they are short) and
+    forget the event sink."""
+    deadline = time.monotonic() + timeout_s
     for thread in _state.threads:
-        thread.join(timeout_s)
-    _state.threads.clear()
+        thread.join(max(0.0, deadline - time.monotonic()))
+    # One still running is waited for again by the next reset(), before the backends are cleared.
+    _state.threads = [thread for thread in _state.threads if thread.is_alive()]
     _state.events = None
 
 

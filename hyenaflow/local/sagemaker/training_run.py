@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from hyenaflow.local.sagemaker.processes import terminate_process_group
+from hyenaflow.local.sagemaker.processes import ChildProcesses, StackStopping, terminate_process_group
 from hyenaflow.local.sagemaker.s3_uri import split_s3_uri
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -102,6 +102,7 @@ class TrainingRun:
     s3: Any  # boto3 S3 client for the local endpoint
     aws_env: dict[str, str]
     training_code_dir: Path
+    processes: ChildProcesses  # the server's: its shutdown ends this script with every other
     on_status: Callable[[TrainingRun, str, str, str | None], None]  # (run, status, secondary, reason)
     process: subprocess.Popen[bytes] | None = None
     stop_requested: bool = False
@@ -128,6 +129,11 @@ class TrainingRun:
 
     def join(self, timeout_s: float | None = None) -> None:
         self._thread.join(timeout_s)
+
+    def mark_stopped(self) -> None:
+        """The server is shutting down: the job ends Stopped once its script has been ended
+        (with every other child process, by ChildProcesses.stop_all)."""
+        self.stop_requested = True
 
     # --- the job ----------------------------------------------------------------------------------
 
@@ -275,14 +281,18 @@ class TrainingRun:
             )
         command = [sys.executable, str(script), *cli_args(self.request.get("HyperParameters") or {})]
         self._log(f"[local sagemaker] running: {' '.join(command)} (cwd {code_dir})")
-        self.process = subprocess.Popen(
-            command,
-            cwd=code_dir,
-            env=self._environment(code_dir, program),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, so stop() ends its children too
-        )
+        try:
+            # In its own process group (ChildProcesses), so stop() ends its children too.
+            self.process = self.processes.start(
+                command,
+                cwd=code_dir,
+                env=self._environment(code_dir, program),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except StackStopping:
+            self.stop_requested = True  # the server is shutting down: the job ends Stopped
+            return "stopped", []
         if self.stop_requested:  # StopTrainingJob arrived while the process was starting
             terminate_process_group(self.process, 10.0)
         stderr_tail: deque[str] = deque(maxlen=30)
