@@ -25,6 +25,8 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from moto.server import ThreadedMotoServer
 
+from hyenaflow.local.omics.models import import_source_violations
+
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 FASTA_FIXTURES = REPO / "tests" / "fixtures" / "fasta"
@@ -165,7 +167,9 @@ def load_event(name: str, **detail_object: Any) -> dict[str, Any]:
 
 @dataclass
 class FakeOmicsImports:
-    """StartReadSetImportJob answered in-process; the first `throttle_first` calls get HTTP 429."""
+    """StartReadSetImportJob answered in-process; the first `throttle_first` calls get HTTP 429, and
+    sources the model's constraints refuse get HealthOmics' ValidationException (the local
+    emulation's own check, hyenaflow.local.omics.models.import_source_violations)."""
 
     sequence_store_id: str = SEQUENCE_STORE_ID
     throttle_first: int = 0
@@ -187,6 +191,14 @@ class FakeOmicsImports:
         if len(self.requests) <= self.throttle_first:
             return _json_response(
                 request.url, 429, {"message": "Rate exceeded"}, {"x-amzn-ErrorType": "ThrottlingException"}
+            )
+        problems = import_source_violations(body.get("sources", []))
+        if problems:
+            return _json_response(
+                request.url,
+                400,
+                {"message": f"{len(problems)} validation error(s) detected: {'; '.join(problems)}"},
+                {"x-amzn-ErrorType": "ValidationException"},
             )
         token = body.get("clientToken") or f"no-token-{len(self.requests)}"
         # Like HealthOmics: the same client token returns the same job instead of a new one.
