@@ -75,6 +75,22 @@ def test_fasta_dropped_in_incoming_reaches_ingest_as_s3_eventbridge_event(pipeli
     assert first["id"] != second["id"]
 
 
+def test_a_multipart_upload_into_incoming_sends_one_object_created_event(pipeline: LocalPipeline) -> None:
+    s3 = pipeline.client("s3")
+    key = "incoming/genbank/genbank-20261112T060000Z.fa"
+    upload = s3.create_multipart_upload(Bucket=pipeline.data_bucket, Key=key)["UploadId"]
+    part = s3.upload_part(Bucket=pipeline.data_bucket, Key=key, UploadId=upload, PartNumber=1, Body=FASTA)
+    s3.complete_multipart_upload(
+        Bucket=pipeline.data_bucket,
+        Key=key,
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+
+    (event,) = _queued(pipeline, pipeline.function_for_handler("ingest_fasta").logical_id)
+    assert event["detail"]["reason"] == "CompleteMultipartUpload" and event["detail"]["object"]["key"] == key
+
+
 def test_objects_outside_incoming_reach_no_function(pipeline: LocalPipeline) -> None:
     s3 = pipeline.client("s3")
     for key in ("staged/probe/tile.fastq.gz", "rejected/probe.fa", "code/training/sourcedir.tar.gz"):
