@@ -177,6 +177,26 @@ def test_import_throttling_is_retried_with_backoff_until_it_succeeds(stack, hand
     assert omics.requests[0]["clientToken"] == omics.requests[2]["clientToken"]
 
 
+def test_import_calls_of_one_instance_are_spaced_to_its_share_of_omics_tps(stack, monkeypatch):
+    from pipeline.aws_clients import client
+
+    # Given 2 calls/s for the function, shared by its (reserved) 2 instances: 1 call/s each
+    monkeypatch.setenv("OMICS_TPS", "2")
+    monkeypatch.setenv("MAX_CONCURRENCY", "2")
+    handler = fresh_lambda_module("ingest_fasta.handler")
+    omics = FakeOmicsImports().attach(client("omics"))
+    data = (FASTA_FIXTURES / "phix174_NC_001422.fa").read_bytes()
+
+    # When this instance ingests three small files back to back
+    for n in range(3):
+        assert invoke(handler, upload(stack, f"incoming/spaced/{n}.fa", data))["status"] == "imported"
+
+    # Then its StartReadSetImportJob calls are at least a second apart (4 instances could not pass 2/s)
+    starts = [request["_at"] for request in omics.requests]
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    assert len(starts) == 3 and min(gaps) >= 1.0 - 0.02
+
+
 REJECTED_CASES = [
     ("empty.fa", None, "the file is empty"),
     ("not_fasta.fasta", 1, "expected a FASTA header starting with '>'"),

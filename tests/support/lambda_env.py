@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -187,6 +188,7 @@ class FakeOmicsImports:
     def _answer(self, request: Any, **_: Any) -> AWSResponse:
         body = json.loads(request.body or b"{}")
         body["_path"] = request.url.split("://", 1)[1].split("/", 1)[1]
+        body["_at"] = time.monotonic()
         self.requests.append(body)
         if len(self.requests) <= self.throttle_first:
             return _json_response(
