@@ -7,6 +7,7 @@ function the template's rules route it to, where the test reads it.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,14 @@ def test_schedules_of_the_template_fire_on_request(pipeline: LocalPipeline) -> N
 
     for logical_id in scheduled:
         assert len(_queued(pipeline, logical_id)) == 1
+
+
+def test_the_poll_schedule_sends_its_scheduled_time(pipeline: LocalPipeline) -> None:
+    # template.yaml's Scheduler Input names <aws.scheduler.scheduled-time>; Scheduler fills it in.
+    poll = pipeline.function_for_handler("poll_genbank").logical_id
+
+    pipeline.fire_schedule(poll)
+
+    (event,) = _queued(pipeline, poll)
+    assert set(event) == {"time"}
+    assert datetime.fromisoformat(event["time"]).tzinfo is not None

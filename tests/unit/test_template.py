@@ -116,6 +116,9 @@ def test_schedules_drive_the_poller_and_the_reconciler() -> None:
     reconcile = FUNCTIONS["ReconcileFunction"]["Properties"]["Events"]["ReconcileSchedule"]
     assert poll["Type"] == "ScheduleV2"  # EventBridge Scheduler
     assert poll["Properties"]["ScheduleExpression"] == {"Ref": "GenBankSchedule"}
+    # The scheduled time, not the time of delivery, names a run's file: a retried run keeps its key.
+    assert json.loads(poll["Properties"]["Input"]) == {"time": "<aws.scheduler.scheduled-time>"}
+    assert set(_event("schedule_poll_genbank.json")) == {"time"}
     assert reconcile["Type"] == "Schedule"
     assert re.fullmatch(r"rate\(\d+ minutes?\)", TEMPLATE["Parameters"]["ReconcileSchedule"]["Default"])
     assert _event("schedule_reconcile.json")["detail-type"] == "Scheduled Event"
