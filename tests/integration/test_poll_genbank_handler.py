@@ -485,3 +485,20 @@ def test_an_attempt_racing_another_of_the_same_run_never_overwrites_its_object(
     monkeypatch.setattr(fasta_object.FastaObjectUpload, "complete", complete)
     later = run_poll("2026-11-12T07:00:00Z")  # what the other attempt's object lacked comes next
     assert record_ids(read(stack, later["key"])) == ["OQ100002.1"]
+
+
+def test_a_retry_finds_its_earlier_attempts_object_in_rejected_when_ingest_refused_it(
+    stack, eutils, poll_env
+):
+    clear_genbank(stack)
+    eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]
+    moved = "rejected/genbank/genbank-20261112T060000Z.fa"  # where ingest moves a file it refuses
+    stack.client("s3").put_object(Bucket=stack.bucket, Key=moved, Body=b">OQ100001.1 x\nACGT\n")
+    try:
+        retry = run_poll("2026-11-12T06:00:00Z")
+        later = run_poll("2026-11-12T07:00:00Z")
+    finally:
+        stack.client("s3").delete_object(Bucket=stack.bucket, Key=moved)
+
+    assert (retry["key"], retry["recovered"], retry["written"]) == (moved, 1, 0)
+    assert (later["written"], later["skipped_seen"]) == (0, 1) and genbank_keys(stack) == []

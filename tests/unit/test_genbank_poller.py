@@ -95,6 +95,7 @@ def test_every_record_of_a_run_file_has_its_accession_as_its_fasta_id():
         (b">A.1 master record\n", "no sequence"),
         (b">A.1 protein\nMKVLIL\n", "characters that are not IUPAC nucleotide codes"),
         (b">A.1 rna\nACGU\n", "characters that are not IUPAC nucleotide codes"),
+        (b">A.1 caf\xe9\nACGT\n", "header is not UTF-8 text"),
         (b">A.1 big\n" + b"A" * 100 + b"\n", "110 bytes, over GENBANK_MAX_BYTES_PER_RUN (100)"),
     ],
 )

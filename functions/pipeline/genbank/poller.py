@@ -117,7 +117,12 @@ def with_accession_id(record: bytes, accession: str) -> bytes:
 
 def problem_with(record: bytes, max_bytes: int) -> str | None:
     """Why ingest would refuse this record (and with it the whole run's file), or None."""
-    bases = normalize_bases(record.partition(b"\n")[2])
+    header, _, body = record.partition(b"\n")
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError:
+        return "header is not UTF-8 text"
+    bases = normalize_bases(body)
     if not bases:
         return "no sequence"
     if INVALID_BYTE in bases:
