@@ -112,3 +112,11 @@ def test_a_run_file_is_named_by_the_scheduled_time_so_a_retry_writes_the_same_ke
         == "incoming/genbank/genbank-20261112T060000Z.fa"
     )
     assert run_object_key(scheduled + timedelta(hours=1)) != run_object_key(scheduled)
+
+
+def test_the_poller_looks_for_refused_run_files_where_ingest_moves_them():
+    from pipeline.genbank.poller import INCOMING_GENBANK_PREFIX, REJECTED_GENBANK_PREFIX
+    from pipeline.ingest.uploaded_fasta import GENBANK_PREFIX, INCOMING_PREFIX, REJECTED_PREFIX
+
+    assert INCOMING_GENBANK_PREFIX == GENBANK_PREFIX
+    assert REJECTED_GENBANK_PREFIX == REJECTED_PREFIX + GENBANK_PREFIX.removeprefix(INCOMING_PREFIX)
