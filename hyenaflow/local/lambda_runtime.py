@@ -14,7 +14,9 @@ template sets. Retries come after a short local delay instead of Lambda's 1 and 
 
 Handlers of different functions share one interpreter here, so invocations run one at a time
 (the environment is process-wide) and each function's stdout (Powertools logs, EMF metrics)
-goes to its own log file instead of the terminal.
+goes to its own log file instead of the terminal. One at a time honours any reserved concurrency
+(`ReservedConcurrentExecutions`, read into `LambdaFunction.reserved_concurrency`) of 1 or more;
+a function that reserves 0 is throttled, as in Lambda: its events wait in its invoke queue.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class LambdaFunction:
     on_failure_arn: str | None = None  # EventInvokeConfig OnFailure destination (SQS/SNS)
     dead_letter_arn: str | None = None  # DeadLetterQueue target (SQS/SNS)
     region: str = "us-east-1"
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; None: the account's pool
 
     @property
     def arn(self) -> str:
@@ -89,6 +92,9 @@ def functions_from_template(
         on_failure = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
         dead_letter = properties.get("DeadLetterQueue") or globals_.get("DeadLetterQueue") or {}
         code_uri = properties.get("CodeUri", globals_.get("CodeUri", "."))
+        reserved = properties.get(
+            "ReservedConcurrentExecutions", globals_.get("ReservedConcurrentExecutions")
+        )
         functions[logical_id] = LambdaFunction(
             logical_id=logical_id,
             name=properties.get("FunctionName") or f"{stack_name}-{logical_id}",
@@ -101,6 +107,7 @@ def functions_from_template(
             on_failure_arn=on_failure.get("Destination"),
             dead_letter_arn=dead_letter.get("TargetArn"),
             region=region,
+            reserved_concurrency=None if reserved is None else int(reserved),
         )
     return functions
 
@@ -453,6 +460,8 @@ class LambdaRuntime:
             if not result.ok:
                 self._after_failure(pending, result)
         for logical_id, url in self.queue_urls.items():
+            if getattr(self.functions.get(logical_id), "reserved_concurrency", None) == 0:
+                continue  # throttled: Lambda keeps the events queued (up to the event age limit)
             messages = self.sqs.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
             ).get("Messages", [])

@@ -308,3 +308,42 @@ def test_queued_event_outside_the_template_pattern_is_dropped_not_invoked(probe_
     _wait_for(lambda: pipeline.runtime.dropped, what="the stray event to be dropped")
     assert [r["event"]["detail"] for r in records] == [{"n": 2}]
     assert [event["id"] for _, event in pipeline.runtime.dropped] == ["stray"]
+
+
+def test_reserved_concurrency_is_read_from_the_template_and_zero_throttles_the_function(
+    tmp_path: Path,
+) -> None:
+    # Given a template in which one function reserves 0 (Lambda throttles every invocation of it)
+    probe_out = _write_probe_project(tmp_path)
+    template = tmp_path / "template.yaml"
+    text = template.read_text()
+    marker = "      Handler: probe.handler.lambda_handler\n      Environment:\n        Variables:\n"
+    assert text.count(marker) == 1  # OtherProbeFunction's properties
+    template.write_text(
+        text.replace(
+            marker,
+            marker.replace("      Environment:", "      ReservedConcurrentExecutions: 0\n      Environment:"),
+        )
+    )
+    config = PipelineConfig(workdir=tmp_path / "local", template_path=template, upload_training_code=False)
+    with LocalPipeline(config) as pipeline:
+        # When both functions get an event
+        events = pipeline.client("events")
+        events.put_events(
+            Entries=[{"Source": "hyenaflow.test", "DetailType": "OtherProbe", "Detail": json.dumps({"n": 1})}]
+        )
+        _put_probe(pipeline, {"n": 2})
+
+        _wait_for(lambda: _records(probe_out), what="the unthrottled function")
+        _put_probe(pipeline, {"n": 3})  # by its turn the delivery loop has passed every queue once more
+        records = _wait_for(lambda: len(_records(probe_out)) == 2 and _records(probe_out), what="again")
+
+        # Then only the unthrottled one ran; the throttled one's event waits in its queue
+        assert [r["event"]["detail"] for r in records] == [{"n": 2}, {"n": 3}]
+        assert pipeline.function("OtherProbeFunction").reserved_concurrency == 0
+        assert pipeline.function("ProbeFunction").reserved_concurrency is None
+        queue = pipeline.router.queue_urls["OtherProbeFunction"]
+        attributes = pipeline.client("sqs").get_queue_attributes(
+            QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == "1"

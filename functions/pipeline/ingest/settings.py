@@ -16,3 +16,12 @@ class IngestSettings(PipelineSettings):
     # Staged FASTQ.gz bytes per read-set source; a larger file is split over several sources.
     max_source_bytes: int = Field(default=2 * GIB, gt=0)
     staging_gzip_level: int = Field(default=1, ge=0, le=9)
+    # StartReadSetImportJob calls per second for the whole function (HealthOmics' quota: 5 TPS), and
+    # the function's reserved concurrency (0: none). Each execution environment takes an equal
+    # share, so all of them together stay under OMICS_TPS.
+    omics_tps: float = Field(default=4.0, gt=0)
+    max_concurrency: int = Field(default=0, ge=0)
+
+    @property
+    def omics_tps_per_environment(self) -> float:
+        return self.omics_tps / max(1, self.max_concurrency)

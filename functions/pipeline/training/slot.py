@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from pipeline.aws_errors import is_already_exists, is_not_found
 from pipeline.dependencies import Dependencies
-from pipeline.rate_limiter import RateLimiter
+from pipeline.rate_limiter import process_rate_limiter
 from pipeline.state_table import ACTIVATING, ACTIVATION_JOB, IDLE, IMPORT_JOB, RUNNING, Claim
 from pipeline.training.metrics import METRIC_DEFINITIONS
 from pipeline.training.sagemaker_names import sagemaker_name
@@ -32,12 +32,10 @@ ACTIVATION_BATCH = 20  # StartReadSetActivationJob takes at most 20 read sets
 # deploy_model and reconcile call these with their own Dependencies: their settings extend
 # TrainingSettings.
 TrainingDeps = Dependencies[TrainingSettings]
-_omics_rate: dict[float, RateLimiter] = {}
 
 
 def omics_call(deps: TrainingDeps, operation: str, **kwargs: Any) -> dict[str, Any]:
-    limiter = _omics_rate.setdefault(deps.settings.omics_tps, RateLimiter(deps.settings.omics_tps))
-    limiter.wait()
+    process_rate_limiter("omics", deps.settings.omics_tps).wait()
     return getattr(deps.omics, operation)(**kwargs)
 
 
