@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hyenaflow.local.events import load_template
+from hyenaflow.local.template import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = REPO / "functions"
