@@ -30,10 +30,12 @@ files under the sequence store's S3 URI, uploaded to `s3://<data bucket>/manifes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -142,7 +144,6 @@ def manual_job_request(
 
 def model_trainer(request: dict[str, Any], boto_session: Any) -> Any:
     """A ModelTrainer that sends `request` (one built by build_training_request)."""
-    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"  # read before ModelTrainer resolves the role
     from sagemaker.core.helper.session_helper import Session
     from sagemaker.train import ModelTrainer
     from sagemaker.train.configs import (
@@ -174,28 +175,31 @@ def model_trainer(request: dict[str, Any], boto_session: Any) -> Any:
         )
         for channel in request["InputDataConfig"]
     ]
-    trainer = ModelTrainer(
-        sagemaker_session=Session(boto_session=boto_session),
-        role=request["RoleArn"],
-        base_job_name=request["TrainingJobName"],
-        training_image=algorithm["TrainingImage"],
-        training_input_mode=algorithm["TrainingInputMode"],
-        hyperparameters=request["HyperParameters"],
-        compute=Compute(
-            instance_type=resources["InstanceType"],
-            instance_count=resources["InstanceCount"],
-            volume_size_in_gb=resources["VolumeSizeInGB"],
-            enable_managed_spot_training=request["EnableManagedSpotTraining"],
-        ),
-        stopping_condition=StoppingCondition(
-            max_runtime_in_seconds=stopping["MaxRuntimeInSeconds"],
-            max_wait_time_in_seconds=stopping.get("MaxWaitTimeInSeconds"),
-        ),
-        input_data_config=channels,
-        output_data_config=OutputDataConfig(s3_output_path=request["OutputDataConfig"]["S3OutputPath"]),
-        checkpoint_config=CheckpointConfig(s3_uri=checkpoint["S3Uri"], local_path=checkpoint["LocalPath"]),
-        tags=[Tag(key=tag["Key"], value=tag["Value"]) for tag in request["Tags"]],
-    )
+    with _role_validation_off():  # ModelTrainer resolves (and would validate) the role when built
+        trainer = ModelTrainer(
+            sagemaker_session=Session(boto_session=boto_session),
+            role=request["RoleArn"],
+            base_job_name=request["TrainingJobName"],
+            training_image=algorithm["TrainingImage"],
+            training_input_mode=algorithm["TrainingInputMode"],
+            hyperparameters=request["HyperParameters"],
+            compute=Compute(
+                instance_type=resources["InstanceType"],
+                instance_count=resources["InstanceCount"],
+                volume_size_in_gb=resources["VolumeSizeInGB"],
+                enable_managed_spot_training=request["EnableManagedSpotTraining"],
+            ),
+            stopping_condition=StoppingCondition(
+                max_runtime_in_seconds=stopping["MaxRuntimeInSeconds"],
+                max_wait_time_in_seconds=stopping.get("MaxWaitTimeInSeconds"),
+            ),
+            input_data_config=channels,
+            output_data_config=OutputDataConfig(s3_output_path=request["OutputDataConfig"]["S3OutputPath"]),
+            checkpoint_config=CheckpointConfig(
+                s3_uri=checkpoint["S3Uri"], local_path=checkpoint["LocalPath"]
+            ),
+            tags=[Tag(key=tag["Key"], value=tag["Value"]) for tag in request["Tags"]],
+        )
     trainer.with_metric_definitions(
         [MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in algorithm["MetricDefinitions"]]
     )
@@ -205,6 +209,20 @@ def model_trainer(request: dict[str, Any], boto_session: Any) -> Any:
         )
     )
     return trainer
+
+
+@contextlib.contextmanager
+def _role_validation_off() -> Iterator[None]:
+    """SAGEMAKER_VALIDATE_ROLE=false while the trainer is built (the module docstring says why)."""
+    saved = os.environ.get("SAGEMAKER_VALIDATE_ROLE")
+    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("SAGEMAKER_VALIDATE_ROLE", None)
+        else:
+            os.environ["SAGEMAKER_VALIDATE_ROLE"] = saved
 
 
 def complete_sdk_request(boto_session: Any, request: dict[str, Any]) -> dict[str, Any]:

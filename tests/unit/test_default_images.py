@@ -151,6 +151,18 @@ def test_images_resolve_to_each_partitions_own_registry() -> None:
     )
 
 
+def test_the_local_stack_uses_the_images_make_deploy_resolves_for_its_region() -> None:
+    from hyenaflow.deploy_parameters import template_parameter_defaults
+    from hyenaflow.local.pipeline import LOCAL_PARAMETERS, PipelineConfig
+
+    region = PipelineConfig(workdir=Path("unused")).region
+    defaults = template_parameter_defaults(REPO / "template.yaml")
+    assert LOCAL_PARAMETERS == {
+        "TrainingImageUri": training_image_uri(region, defaults["TrainingInstanceType"]),
+        "InferenceImageUri": inference_image_uri(region, defaults["EndpointInstanceType"]),
+    }
+
+
 def test_both_images_run_python_3_12_which_make_test_py312_checks() -> None:
     assert {image.python for image in DEFAULT_IMAGES} == {"3.12"}
     assert "PYTHON312 ?= python3.12" in (REPO / "Makefile").read_text()
