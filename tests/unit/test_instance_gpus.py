@@ -29,7 +29,12 @@ def _hyperparameters(instance_type: str, count: int) -> dict[str, str]:
         {**ENV, "TRAINING_INSTANCE_TYPE": instance_type, "TRAINING_INSTANCE_COUNT": str(count)},
     )
     request = build_training_request(
-        settings, job_name="j", trigger="t", read_sets_s3_uri="s3://x/", warm_start_model_uri=None, region=None
+        settings,
+        job_name="j",
+        trigger="t",
+        read_sets_s3_uri="s3://x/",
+        warm_start_model_uri=None,
+        region=None,
     )
     return request["HyperParameters"]
 
@@ -70,7 +75,13 @@ def test_an_unknown_instance_type_trains_as_one_process_and_says_why() -> None:
 
 
 def test_cpu_families_are_known_to_have_no_gpus() -> None:
-    for instance_type in ("ml.m5.xlarge", "ml.c5.18xlarge", "ml.r7i.48xlarge", "ml.m7i-flex.large", "ml.t3.medium"):
+    for instance_type in (
+        "ml.m5.xlarge",
+        "ml.c5.18xlarge",
+        "ml.r7i.48xlarge",
+        "ml.m7i-flex.large",
+        "ml.t3.medium",
+    ):
         assert gpus_per_instance(instance_type) == 0, instance_type
 
 

@@ -273,7 +273,8 @@ def test_container_images_are_parameters_make_deploy_fills_in() -> None:
         assert _env(function)["INFERENCE_IMAGE_URI"] == {"Ref": "InferenceImageUri"}
     assertions = TEMPLATE["Rules"]["ContainerImagesGiven"]["Assertions"]
     assert [a["Assert"] for a in assertions] == [
-        {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]} for name in ("TrainingImageUri", "InferenceImageUri")
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]}
+        for name in ("TrainingImageUri", "InferenceImageUri")
     ]
     # The role pulls from the registries the two images name, in this partition and Region.
     pull = _sagemaker_role_statements()["EcrPull"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.training.job_request import build_training_request
 from pipeline.training.metrics import METRIC_DEFINITIONS
 from pipeline.training.sagemaker_names import SAGEMAKER_NAME_PATTERN, sagemaker_name
 from pipeline.training.settings import TrainingSettings
-from pipeline.training.job_request import build_training_request
 
 BASE_ENV = {
     "STATE_TABLE": "state",
