@@ -56,9 +56,9 @@ test: venv tools ## set up and run every test, plus template checks and the Pyth
 	$(MAKE) test-py312
 
 test-py312: ## training/inference code on the containers' Python 3.12 (torch-free parts; docs/deploy.md)
-	@if command -v $(PYTHON312) >/dev/null 2>&1; then \
+	@if $(PYTHON312) -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then \
 		$(MAKE) $(PY312_VENV)/.installed && $(PY312_VENV)/bin/python -m pytest -q -ra -p no:cacheprovider tests/py312; \
-	else echo "test-py312: $(PYTHON312) not found; the Python 3.12 checks did not run (set PYTHON312=/path/to/python3.12)"; fi
+	else echo "test-py312: no Python 3.12 at '$(PYTHON312)'; the Python 3.12 checks did NOT run (make test-py312 PYTHON312=/path/to/python3.12)"; fi
 
 test-fast: venv ## unit and integration tests only
 	$(PY) -m pytest -q -ra tests/unit tests/integration
