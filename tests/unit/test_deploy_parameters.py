@@ -178,3 +178,18 @@ def test_the_blocking_really_blocks() -> None:
         text=True,
     )
     assert out.returncode != 0 and "import of torch halted" in out.stderr
+
+
+def test_make_deploy_uses_the_light_deploy_venv_and_never_builds_the_torch_one() -> None:
+    # `make -n` prints the recipe without running it (prerequisites that are up to date print nothing).
+    out = subprocess.run(["make", "-n", "deploy"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    commands = out.stdout.splitlines()
+    assert ".venv-deploy/bin/hyenaflow deploy-parameters --out .aws-sam/deploy-parameters.yaml" in out.stdout
+    assert any(
+        c.startswith(".venv-sam/bin/sam deploy --guided --parameter-overrides file://") for c in commands
+    )
+    assert commands[-1] == ".venv-deploy/bin/hyenaflow upload-training-code"
+    assert not [c for c in commands if ".venv/bin/" in c or "[lambda,training,endpoint" in c or "torch" in c]
+    makefile = (REPO / "Makefile").read_text()
+    assert "-e '.[deploy]'" in makefile  # .venv-deploy: boto3 + sagemaker-core + the CLI, no torch
