@@ -398,15 +398,19 @@ def _cmd_deploy_parameters(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import boto3
+    from botocore.exceptions import ClientError
 
     from hyenaflow.deploy_parameters import samconfig_deploy_parameters
     from hyenaflow.manual_training import deployed_training_settings, start_manual_training
 
     deploy_config = samconfig_deploy_parameters()
     session = boto3.session.Session(region_name=args.region or deploy_config.get("region"))
-    settings = deployed_training_settings(
-        session, args.stack_name or deploy_config.get("stack_name", "hyenaflow")
-    )
+    stack_name = args.stack_name or deploy_config.get("stack_name", "hyenaflow")
+    try:
+        settings = deployed_training_settings(session, stack_name)
+    except ClientError as error:
+        print(f"stack {stack_name}: cannot read start_training's settings: {error}", file=sys.stderr)
+        return 1
     job_name = start_manual_training(
         session,
         settings,

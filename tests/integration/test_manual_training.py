@@ -270,3 +270,14 @@ def _stack_with_function(environment: dict[str, str]) -> dict[str, Any]:
             },
         }
     }
+
+
+def test_hyenaflow_train_without_a_deployed_stack_says_so(capsys) -> None:
+    from tests.support.lambda_env import moto_stack
+
+    with moto_stack():
+        code = main(
+            ["train", "--stack-name", "not-deployed", "--s3-uri", "s3://data/x/", "--region", "us-east-1"]
+        )
+    assert code == 1
+    assert "stack not-deployed: cannot read start_training's settings" in capsys.readouterr().err
