@@ -6,9 +6,12 @@
     hyenaflow invoke --endpoint-name hyenaflow --task score --sequence ACGT... [--endpoint-url URL]
     hyenaflow upload-training-code [--bucket B | --stack-name S]   after `sam deploy`
     hyenaflow package-training-code --out sourcedir.tar.gz
+    hyenaflow deploy-parameters [--region R] [--parameter-overrides "K=V ..."]   (make deploy)
+    hyenaflow train (--read-set ID ... | --s3-uri s3://...) [--stack-name S] [--wait]
 
-Heavy imports (moto, torch via the demo) happen inside the commands, so `hyenaflow --help` and
-`hyenaflow invoke` start fast.
+Heavy imports (moto, torch via the demo, the sagemaker SDK) happen inside the commands, so
+`hyenaflow --help` and `hyenaflow invoke` start fast, and the commands `make deploy` runs
+(deploy-parameters, upload-training-code) need no torch (.venv-deploy).
 """
 
 from __future__ import annotations
@@ -107,6 +110,41 @@ def _parser() -> argparse.ArgumentParser:
     package = commands.add_parser("package-training-code", help="build the training source bundle tarball")
     package.add_argument("--out", type=Path, required=True)
     package.set_defaults(run=_cmd_package_training_code)
+
+    parameters = commands.add_parser(
+        "deploy-parameters",
+        help="template parameters for `sam deploy` with the Region's container images (make deploy)",
+    )
+    parameters.add_argument("--region", default=None, help="deploy Region (default: samconfig.toml's)")
+    parameters.add_argument(
+        "--parameter-overrides",
+        default="",
+        metavar='"K=V ..."',
+        help="parameters that win over samconfig.toml's",
+    )
+    parameters.add_argument("--template", type=Path, default=Path("template.yaml"))
+    parameters.add_argument("--samconfig", type=Path, default=Path("samconfig.toml"))
+    parameters.add_argument("--out", type=Path, default=Path(".aws-sam/deploy-parameters.yaml"))
+    parameters.set_defaults(run=_cmd_deploy_parameters)
+
+    train = commands.add_parser(
+        "train",
+        help="start one SageMaker training job with the sagemaker SDK (ModelTrainer), as start_training would",
+    )
+    data = train.add_mutually_exclusive_group(required=True)
+    data.add_argument(
+        "--read-set", action="append", dest="read_sets", metavar="ID", help="read set id (repeat)"
+    )
+    data.add_argument("--s3-uri", help="an S3 prefix with FASTA/FASTQ files")
+    train.add_argument("--stack-name", default=None, help="CloudFormation stack (default: samconfig.toml's)")
+    train.add_argument("--region", default=None)
+    train.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="no warm start from the serving model (start_training warm-starts)",
+    )
+    train.add_argument("--wait", action="store_true", help="wait for the job and stream its logs")
+    train.set_defaults(run=_cmd_train)
     return parser
 
 
@@ -334,9 +372,10 @@ def _cmd_upload_training_code(args: argparse.Namespace) -> int:
 
     import boto3
 
+    from hyenaflow.deploy_parameters import samconfig_deploy_parameters
     from hyenaflow.packaging import build_training_bundle
 
-    deploy_config = _samconfig_deploy_parameters()
+    deploy_config = samconfig_deploy_parameters()
     session = boto3.session.Session(region_name=args.region or deploy_config.get("region"))
     stack_name = args.stack_name or deploy_config.get("stack_name", "hyenaflow")
     bucket = args.bucket or _data_bucket_from_stack(session, stack_name)
@@ -346,16 +385,6 @@ def _cmd_upload_training_code(args: argparse.Namespace) -> int:
         session.client("s3").upload_file(str(bundle), bucket, args.key)
     print(f"uploaded the training code to s3://{bucket}/{args.key}")
     return 0
-
-
-def _samconfig_deploy_parameters(path: Path = Path("samconfig.toml")) -> dict[str, Any]:
-    """`sam deploy`'s saved answers (stack_name, region), when run from the project folder."""
-    import tomllib
-
-    if not path.exists():
-        return {}
-    config = tomllib.loads(path.read_text())
-    return config.get("default", {}).get("deploy", {}).get("parameters", {})
 
 
 def _data_bucket_from_stack(session: Any, stack_name: str) -> str:
@@ -370,6 +399,67 @@ def _data_bucket_from_stack(session: Any, stack_name: str) -> str:
     raise SystemExit(
         f"stack {stack_name}: cannot tell the data bucket from its outputs {sorted(outputs)}; pass --bucket"
     )
+
+
+# --- deploying and training on AWS ---------------------------------------------------------------
+
+
+def _cmd_deploy_parameters(args: argparse.Namespace) -> int:
+    import boto3
+
+    from hyenaflow.deploy_parameters import (
+        deploy_parameters,
+        parse_parameter_overrides,
+        samconfig_deploy_parameters,
+        template_parameter_defaults,
+        write_parameter_file,
+    )
+
+    saved = samconfig_deploy_parameters(args.samconfig)
+    region = args.region or saved.get("region") or boto3.session.Session().region_name
+    if not region:
+        print("no Region: pass --region or set region in samconfig.toml / AWS_REGION", file=sys.stderr)
+        return 2
+    parameters, warnings = deploy_parameters(
+        region=region,
+        saved=parse_parameter_overrides(saved.get("parameter_overrides")),
+        overrides=parse_parameter_overrides(args.parameter_overrides),
+        defaults=template_parameter_defaults(args.template),
+    )
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    write_parameter_file(parameters, args.out)
+    print(f"TrainingImageUri={parameters['TrainingImageUri']}")
+    print(f"InferenceImageUri={parameters['InferenceImageUri']}")
+    print(f"wrote {len(parameters)} parameters for {region} to {args.out}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from hyenaflow.deploy_parameters import samconfig_deploy_parameters
+    from hyenaflow.manual_training import deployed_training_settings, start_manual_training
+
+    deploy_config = samconfig_deploy_parameters()
+    session = boto3.session.Session(region_name=args.region or deploy_config.get("region"))
+    stack_name = args.stack_name or deploy_config.get("stack_name", "hyenaflow")
+    try:
+        settings = deployed_training_settings(session, stack_name)
+    except ClientError as error:
+        print(f"stack {stack_name}: cannot read start_training's settings: {error}", file=sys.stderr)
+        return 1
+    job_name = start_manual_training(
+        session,
+        settings,
+        read_set_ids=args.read_sets,
+        s3_uri=args.s3_uri,
+        warm_start=not args.from_scratch,
+        wait=args.wait,
+    )
+    print(f"started training job {job_name}; deploy_model gates and deploys it when it ends")
+    return 0
 
 
 if __name__ == "__main__":

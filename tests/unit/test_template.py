@@ -295,3 +295,66 @@ def test_sagemaker_role_reads_read_sets_only_through_the_store_access_point() ->
     assert by_sid["ListReadSetsThroughAccessPoint"]["Resource"] == {
         "Fn::GetAtt": ["SequenceStore", "S3AccessPointArn"]
     }
+    # and only when the request really goes through that access point (AWS's sample policy)
+    for sid in ("ReadSetsThroughAccessPoint", "ListReadSetsThroughAccessPoint"):
+        assert by_sid[sid]["Condition"] == {
+            "StringEquals": {"s3:DataAccessPointArn": {"Fn::GetAtt": ["SequenceStore", "S3AccessPointArn"]}}
+        }
+
+
+def _sagemaker_role_statements() -> dict[str, dict[str, Any]]:
+    policy = RESOURCES["SageMakerExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def test_sagemaker_role_can_decrypt_read_sets_only_through_s3_of_its_region() -> None:
+    # The store is KMS-encrypted with a key HealthOmics owns (SseConfig Type KMS, no KeyArn):
+    # reading its objects through the access point needs kms:Decrypt on that key.
+    assert RESOURCES["SequenceStore"]["Properties"]["SseConfig"] == {"Type": "KMS"}
+    decrypt = _sagemaker_role_statements()["DecryptReadSetsThroughS3"]
+    assert decrypt["Effect"] == "Allow" and decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:*:key/*"}
+    assert decrypt["Condition"] == {"StringLike": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.*"}}}
+    via_service = _resolver().resolve(decrypt["Condition"])["StringLike"]["kms:ViaService"]
+    assert re.fullmatch(via_service.replace(".", r"\.").replace("*", ".*"), "s3.us-east-1.amazonaws.com")
+
+
+def test_container_images_are_parameters_make_deploy_fills_in() -> None:
+    # No registry account or partition in the template: `make deploy` resolves both images for
+    # the deploying Region (hyenaflow/images.py) and passes them; deploying without them fails early.
+    assert "763104351884" not in (REPO / "template.yaml").read_text()
+    for function in ("StartTrainingFunction", "DeployModelFunction", "ReconcileFunction"):
+        assert _env(function)["TRAINING_IMAGE_URI"] == {"Ref": "TrainingImageUri"}
+    for function in ("DeployModelFunction", "ReconcileFunction"):
+        assert _env(function)["INFERENCE_IMAGE_URI"] == {"Ref": "InferenceImageUri"}
+    assertions = TEMPLATE["Rules"]["ContainerImagesGiven"]["Assertions"]
+    assert [a["Assert"] for a in assertions] == [
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]}
+        for name in ("TrainingImageUri", "InferenceImageUri")
+    ]
+    # The role pulls from the registries the two images name, in this partition and Region.
+    pull = _sagemaker_role_statements()["EcrPull"]
+    for resource, parameter in zip(pull["Resource"], ("TrainingImageUri", "InferenceImageUri"), strict=True):
+        arn, variables = resource["Fn::Sub"]
+        assert arn == "arn:${AWS::Partition}:ecr:${AWS::Region}:${Registry}:repository/*"
+        assert variables == {"Registry": {"Fn::Select": [0, {"Fn::Split": [".", {"Ref": parameter}]}]}}
+
+
+def test_no_arn_is_built_with_a_literal_aws_partition() -> None:
+    # aws-cn and aws-us-gov ARNs differ: the template says ${AWS::Partition}; the Lambdas take ARNs
+    # from their settings and API answers and never build one from "arn:aws:".
+    sources = [REPO / "template.yaml", *sorted((REPO / "functions").rglob("*.py"))]
+    literal = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sources
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "arn:aws:" in line
+    ]
+    assert literal == []
+
+
+def test_training_launch_is_decided_from_the_instance_type_not_a_template_flag() -> None:
+    # torchrun on several GPUs of one instance too (pipeline/training/instance_gpus.py)
+    for function in ("StartTrainingFunction", "DeployModelFunction", "ReconcileFunction"):
+        assert "TRAINING_DISTRIBUTED" not in _env(function)
+        assert _env(function)["TRAINING_INSTANCE_TYPE"] == {"Ref": "TrainingInstanceType"}

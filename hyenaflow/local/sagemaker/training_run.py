@@ -196,11 +196,33 @@ class TrainingRun:
         source = (channel.get("DataSource") or {}).get("S3DataSource")
         if not source:
             raise TrainingFailed(f"ClientError: channel {name}: only S3DataSource is emulated locally")
-        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-            raise TrainingFailed(
-                f"ClientError: channel {name}: S3DataType {source['S3DataType']} is not emulated"
-            )
+        data_type = source.get("S3DataType", "S3Prefix")
+        if data_type == "ManifestFile":
+            self._download_manifest(source["S3Uri"], self.job_dir / "input/data" / name)
+            return
+        if data_type != "S3Prefix":
+            raise TrainingFailed(f"ClientError: channel {name}: S3DataType {data_type} is not emulated")
         self._download_prefix(source["S3Uri"], self.job_dir / "input/data" / name, required=True)
+
+    def _download_manifest(self, uri: str, target: Path) -> None:
+        """S3DataType ManifestFile (botocore's S3DataSource.S3Uri doc): a JSON array, first
+        {"prefix": "s3://..."}, then keys relative to it; each lands at <channel>/<relative key>."""
+        bucket, key = _split_s3(uri)
+        manifest_path = self.job_dir / "input" / "manifest.json"
+        self._s3_download(bucket, key, manifest_path, f"manifest {uri}")
+        try:
+            head, *suffixes = json.loads(manifest_path.read_text())
+            prefix = head["prefix"]
+        except (ValueError, TypeError, KeyError) as error:
+            raise TrainingFailed(
+                f"ClientError: manifest {uri} is not a SageMaker manifest: {error}"
+            ) from error
+        if not suffixes:
+            raise TrainingFailed(f"ClientError: manifest {uri} lists no objects")
+        data_bucket, data_prefix = _split_s3(prefix)
+        for suffix in suffixes:
+            self._s3_download(data_bucket, data_prefix + suffix, target / suffix, f"manifest {uri} entry")
+        self._log(f"[local sagemaker] downloaded {len(suffixes)} objects listed in {uri} to {target}")
 
     def _download_prefix(self, uri: str, target: Path, required: bool) -> None:
         bucket, prefix = _split_s3(uri)
