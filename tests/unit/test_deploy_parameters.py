@@ -182,7 +182,11 @@ def test_the_blocking_really_blocks() -> None:
 
 def test_make_deploy_uses_the_light_deploy_venv_and_never_builds_the_torch_one() -> None:
     # `make -n` prints the recipe without running it (prerequisites that are up to date print nothing).
-    out = subprocess.run(["make", "-n", "deploy"], cwd=REPO, capture_output=True, text=True)
+    # Under `make test` the outer make's MAKEFLAGS reach this one and add "Entering/Leaving directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    out = subprocess.run(
+        ["make", "--no-print-directory", "-n", "deploy"], cwd=REPO, capture_output=True, text=True, env=env
+    )
     assert out.returncode == 0, out.stderr
     commands = out.stdout.splitlines()
     assert ".venv-deploy/bin/hyenaflow deploy-parameters --out .aws-sam/deploy-parameters.yaml" in out.stdout
