@@ -18,8 +18,20 @@ Many GPUs / nodes (SageMaker `torch_distributed` runs the same torchrun command)
 SageMaker (training-toolkit contract): data from `SM_CHANNEL_TRAIN`, the model to `SM_MODEL_DIR`,
 TensorBoard to `/opt/ml/output/tensorboard`, checkpoints to `/opt/ml/checkpoints`; each
 hyperparameter arrives as `--key value` (`sagemaker_*` ones are ignored; `key` may use `-` or `_`).
-A warm start comes from `--init-from` (model directory, model.tar.gz, or S3 URI of either) or
-the `SM_CHANNEL_MODEL` channel.
+
+Continued pretraining (a warm start) comes from `--init-from` (model directory, model.tar.gz, or
+S3 URI of either) or the `SM_CHANNEL_MODEL` channel:
+
+    python training_job/train.py --data data/ --model-dir out2/ --init-from out/
+
+It measures the starting weights on its evaluation set before any update (step 0: the baseline,
+the model it would replace), reports the held-out loss on data the starting model was trained on
+("seen", from its training_data.json) and on the rest ("new"), and, unless `--learning-rate` /
+`--warmup-steps` are given, trains with `--warm-start-learning-rate` / `--warm-start-warmup-steps`.
+Every job keeps the weights of its best evaluation after step 0 (not the last ones) and can stop
+early (`--early-stopping-patience`). The held-out blocks are the same in every job over the same
+genomes (sequence_data: "Validation split"), so a baseline and its candidate are always measured
+on the same data.
 
 Batching: `--batch-size` windows per process per micro-step; `--global-batch-size` windows per
 optimizer step over all processes (default: batch-size x processes). Gradient accumulation makes
@@ -27,13 +39,16 @@ up the difference, so a job sees the same global batches on any number of GPUs. 
 a pure function of (seed, step) (see sequence_data), so the checkpointed data position is the step.
 
 Resume: the newest `checkpoint-<step>.pt` in `--checkpoint-dir` (model, optimizer, scheduler,
-RNG, step, history) is loaded on start; a job killed at any point (spot interruption) resumes
-there and ends exactly where an uninterrupted job would.
+RNG, step, history, baseline, best weights so far) is loaded on start; a job killed at any point
+(spot interruption) resumes there and ends exactly where an uninterrupted job would.
 
-Output lines for SageMaker metric_definitions (docs/contracts.md):
+Output lines for SageMaker metric_definitions (docs/contracts.md, "Training job log lines"):
 
     [train] step=120 loss=1.234500 perplexity=3.437100 tokens_per_s=5230.1 lr=0.000500
     [eval] step=120 loss=1.300000 perplexity=3.669300
+    [eval:seen] step=120 loss=1.290000 perplexity=3.632787      (warm starts: per source)
+    [eval:new] step=120 loss=1.310000 perplexity=3.706174
+    [best] step=100 eval_loss=1.290000 eval_perplexity=3.632787 ... baseline_eval_perplexity=...
 """
 
 from __future__ import annotations
@@ -267,6 +282,10 @@ def main(argv: list[str] | None = None) -> dict:
         )
     torch.manual_seed(args.seed + rank)
     code_dir = endpoint_code_dir(Path(__file__).resolve().parent)  # fail now, not after training
+    if not sys.stderr.isatty():
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" / "Writing model shards" bars in CloudWatch logs
 
     # ---- data -------------------------------------------------------------------------------
     records = load_records(args.data)
@@ -375,10 +394,6 @@ def main(argv: list[str] | None = None) -> dict:
 
         tensorboard = SummaryWriter(args.tensorboard_dir)
     progress = None
-    if not sys.stderr.isatty():
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # no "Writing model shards" bars in CloudWatch logs
     if master_process and sys.stderr.isatty():
         from tqdm import tqdm
 
