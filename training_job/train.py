@@ -77,8 +77,8 @@ from training_artifact import endpoint_code_dir, fetch_model_dir, read_training_
 log = logging.getLogger("train")
 
 # Every default in one place. On the lambda phage genome (48.5 kb) the tiny model with these
-# reaches eval perplexity ~3.78 (uniform over ACGT: 4.0; a 3rd-order Markov chain: ~3.82) in
-# 150 steps, 1.2M tokens: under 2 minutes on 2 idle CPU cores. See docs/benchmarks.md.
+# reaches eval perplexity ~3.6-3.7 on its held-out block (uniform over ACGT: 4.0) in 150 steps,
+# 1.2M tokens: under 2 minutes on 2 idle CPU cores. See docs/benchmarks.md.
 DEFAULTS = {
     "model_size": "tiny",
     "init_from": "",  # or the SM_CHANNEL_MODEL channel when the job has one
