@@ -2,7 +2,7 @@
 
 Layout, as SageMaker's `sagemaker_submit_directory` expects (entry point at the root):
 
-    train.py, sequence_data.py, training_artifact.py, plots.py, requirements.txt   (training_job/)
+    train.py, sequence_data.py, evaluation.py, training_artifact.py, plots.py, ...  (training_job/)
     hyenadna/                                              the model package (repository root)
     endpoint/inference.py (+ the other endpoint modules)   copied into the model's code/ at the end
 

@@ -18,6 +18,7 @@ def test_bundle_has_the_entry_point_model_package_and_endpoint_code(tmp_path):
     assert {
         "train.py",
         "sequence_data.py",
+        "evaluation.py",
         "training_artifact.py",
         "plots.py",
         "requirements.txt",

@@ -1,0 +1,206 @@
+"""Continued pretraining, as the pipeline runs it: job 1 trains on lambda phage, job 2 warm-starts
+from job 1 on lambda + phiX174, job 3 warm-starts from job 2 with a far too high learning rate.
+Each warm start measures the model it would replace on its own held-out data at step 0, reports
+seen and new data apart, keeps its best evaluation's weights and survives a restart with them.
+Data are the FASTQ tiles ingest writes, in HealthOmics read-set folders."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from evaluation import EvalSet, evaluate
+from hyenadna import HyenaDNAForCausalLM
+from ingest_fasta.fasta_stream import FastaToFastq
+from sequence_data import WindowCorpus, load_records
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN = REPO / "training_job" / "train.py"
+LAMBDA_ID, PHIX_ID = "gi|9626243|ref|NC_001416.1|", "1"
+SMALL = ["--max-length", "128", "--batch-size", "4", "--log-interval", "2", "--eval-windows", "0"]
+
+pytestmark = pytest.mark.slow
+
+
+def read_set(genome: str, folder: Path) -> None:
+    converter = FastaToFastq()
+    tiles = converter.feed((REPO / "data" / genome).read_bytes()) + converter.finish()[0]
+    folder.mkdir(parents=True)
+    (folder / "tiles.fastq.gz").write_bytes(gzip.compress(tiles))
+
+
+def train(data: Path, model_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(TRAIN), "--data", str(data), "--model-dir", str(model_dir), *SMALL, *extra]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+def best_fields(stdout: str) -> dict[str, float]:
+    (line,) = [line for line in stdout.splitlines() if line.startswith("[best] ")]
+    return {key: float(value) for key, value in re.findall(r" (\w+)=(\S+)", line)}
+
+
+@dataclass
+class Job:
+    model_dir: Path
+    stdout: str
+    args: tuple[str, ...]
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads((self.model_dir / "metrics.json").read_text())
+
+    def trained_on(self) -> list[str]:
+        return json.loads((self.model_dir / "training_data.json").read_text())["trained_on"]
+
+
+# One fixture per job, so each test's time limit covers at most one training run.
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("continued")
+    read_set("lambda_phage_NC_001416.fa", root / "lambda" / "readSet" / "1000000001")
+    read_set("lambda_phage_NC_001416.fa", root / "both" / "readSet" / "1000000001")
+    read_set("phix174_NC_001422.fa", root / "both" / "readSet" / "1000000002")
+    return root
+
+
+def job(root: Path, data: str, name: str, *args: str) -> Job:
+    return Job(root / name, train(root / data, root / name, *args).stdout, args)
+
+
+@pytest.fixture(scope="module")
+def job1(root) -> Job:
+    return job(root, "lambda", "job1", "--max-steps", "20", "--eval-interval", "10")
+
+
+@pytest.fixture(scope="module")
+def job2(root, job1) -> Job:
+    return job(root, "both", "job2", "--init-from", str(job1.model_dir), "--max-steps", "10")
+
+
+@pytest.fixture(scope="module")
+def job3(root, job2) -> Job:
+    return job(
+        root,
+        "both",
+        "job3",
+        *("--init-from", str(job2.model_dir), "--learning-rate", "0.5", "--max-steps", "30"),
+        *("--eval-interval", "2", "--early-stopping-patience", "3"),
+        *("--checkpoint-interval", "2", "--keep-checkpoints", "30"),
+    )
+
+
+def test_a_cold_start_reports_no_baseline_and_records_the_genome_it_trained_on(job1):
+    assert "[eval] step=0" not in job1.stdout and "[eval:" not in job1.stdout  # nothing to compare with
+    assert "baseline_eval_perplexity" not in best_fields(job1.stdout)
+    assert "baseline_eval_loss" not in job1.metrics and "eval_by_source" not in job1.metrics
+    assert job1.trained_on() == [LAMBDA_ID]
+
+
+def test_warm_start_measures_the_starting_model_at_step_0_before_any_update(job2):
+    lines = job2.stdout.splitlines()
+    first_train = next(i for i, line in enumerate(lines) if line.startswith("[train]"))
+    step_0 = [line.split()[:2] for line in lines[:first_train]]
+    assert step_0 == [["[eval]", "step=0"], ["[eval:seen]", "step=0"], ["[eval:new]", "step=0"]]
+    metrics = job2.metrics
+    assert metrics["history"]["eval"][0]["step"] == 0
+    assert metrics["baseline_eval_loss"] == metrics["history"]["eval"][0]["loss"]
+    assert metrics["baseline_eval_perplexity"] == pytest.approx(math.exp(metrics["baseline_eval_loss"]))
+    assert f"[eval] step=0 loss={metrics['baseline_eval_loss']:.6f}" in job2.stdout
+
+
+def test_the_baseline_on_seen_data_is_the_starting_model_on_its_own_held_out_blocks(job1, job2):
+    seen, new = job2.metrics["eval_by_source"]["seen"], job2.metrics["eval_by_source"]["new"]
+    # Lambda's held-out blocks did not move when phiX174 arrived: job 1's own figure, measured again.
+    assert seen["baseline_eval_loss"] == pytest.approx(job1.metrics["eval_loss"], abs=1e-6)
+    assert (seen["records"], seen["bases"], new["records"], new["bases"]) == (1, 1024, 1, 1024)
+    assert job2.metrics["eval_bases"] == 2048 and job1.metrics["eval_bases"] == 1024
+
+
+def test_the_artifact_records_every_genome_the_model_was_trained_on_cumulatively(job2, job3):
+    assert job2.trained_on() == sorted([LAMBDA_ID, PHIX_ID])
+    # Job 3's starting model had seen both genomes: all of its data is "seen".
+    assert set(job3.metrics["eval_by_source"]) == {"seen"}
+
+
+def test_best_line_carries_candidate_baseline_and_per_source_figures_of_metrics_json(job2):
+    metrics, fields = job2.metrics, best_fields(job2.stdout)
+    assert fields["step"] == metrics["best_step"]
+    for key in ("eval_perplexity", "baseline_eval_perplexity", "final_eval_perplexity"):
+        assert fields[key] == pytest.approx(metrics[key], abs=1e-6)
+    for source in ("seen", "new"):
+        for key in ("eval_perplexity", "baseline_eval_perplexity"):
+            assert fields[f"{source}_{key}"] == pytest.approx(
+                metrics["eval_by_source"][source][key], abs=1e-6
+            )
+
+
+def test_artifact_holds_the_best_evaluation_weights_not_the_last(root, job3):
+    metrics = job3.metrics
+    candidates = [e for e in metrics["history"]["eval"] if e["step"] > 0]
+    best = min(candidates, key=lambda e: e["loss"])
+    assert (metrics["best_step"], metrics["eval_loss"]) == (best["step"], best["loss"])
+    assert metrics["final_eval_loss"] > metrics["eval_loss"]  # the last weights were worse
+
+    corpus = WindowCorpus(load_records(root / "both"), max_length=128, val_fraction=0.05)
+    eval_set = EvalSet.build(corpus, None, seen_records={LAMBDA_ID, PHIX_ID})
+    reloaded = evaluate(
+        HyenaDNAForCausalLM.from_pretrained(job3.model_dir),
+        corpus,
+        eval_set,
+        step=metrics["best_step"],
+        batch_size=4,
+        device=torch.device("cpu"),
+        autocast=contextlib.nullcontext(),
+        rank=0,
+        world=1,
+    )
+    assert reloaded.loss == pytest.approx(metrics["eval_loss"], abs=1e-5)
+
+
+def test_a_far_too_high_learning_rate_does_not_beat_its_baseline_even_with_its_best_weights(job3):
+    metrics = job3.metrics
+    # The baseline (step 0) is never a candidate: the job must report its own best, which is worse.
+    assert metrics["best_step"] > 0
+    assert metrics["eval_perplexity"] > metrics["baseline_eval_perplexity"]
+
+
+def test_early_stopping_ends_the_job_after_patience_evaluations_without_a_new_best(job3):
+    metrics = job3.metrics
+    assert metrics["stopped_early"] and metrics["steps"] < 30
+    assert metrics["steps"] == metrics["best_step"] + 3 * 2  # 3 evaluations, 2 steps apart
+    assert metrics["history"]["eval"][-1]["step"] == metrics["steps"]
+
+
+def test_a_warm_start_restarted_after_its_best_evaluation_ends_with_the_same_weights_and_metrics(root, job3):
+    whole = job3.metrics
+    resume_step = whole["best_step"] + 2  # the next checkpoint: best weights and baseline live only in it
+    assert resume_step < whole["steps"]
+    restarted = root / "job3_restarted"
+    (restarted / "checkpoints").mkdir(parents=True)
+    shutil.copy(
+        job3.model_dir / "checkpoints" / f"checkpoint-{resume_step:08d}.pt", restarted / "checkpoints"
+    )
+
+    run = train(root / "both", restarted, *job3.args)
+
+    assert f"(step {resume_step})" in run.stderr and "[eval] step=0" not in run.stdout
+    again = json.loads((restarted / "metrics.json").read_text())
+    for timing in ("train_seconds_this_run", "steps_this_run"):
+        del again[timing], whole[timing]
+    assert again == whole
+    assert (restarted / "model.safetensors").read_bytes() == (
+        job3.model_dir / "model.safetensors"
+    ).read_bytes()
