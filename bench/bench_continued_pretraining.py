@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "functions"))  # the ingest Lambda's own tile writer
 
-from ingest_fasta.fasta_stream import FastaToFastq  # noqa: E402
+from pipeline.ingest.fasta_stream import FastaToFastq  # noqa: E402
 
 TRAIN = REPO / "training_job" / "train.py"
 GENOMES = {
