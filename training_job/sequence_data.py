@@ -23,13 +23,21 @@ Sequence is uppercased, IUPAC ambiguity codes become N and whitespace is dropped
 column. Empty files and truncated gzip
 streams are errors too; FASTA records without sequence are skipped and counted in the log.
 
-Validation split (deterministic, works for one small genome as well as for many records):
-each record of n bases holds out one contiguous block of `floor(n * val_fraction)` bases. The
-block starts at `sha256(record_id) mod (n - block + 1)`, so the same record always holds out
-the same block, whatever else is in the data set and however many processes train. Training
-windows are drawn from the two pieces either side of the block and never cross into it;
-validation windows tile the block from its start in steps of `max_length` (the last one may be
-shorter and is padded).
+Validation split: one held-out set that only grows (docs/contracts.md, "Validation split").
+Each record is cut into blocks of `SPLIT_BLOCK_BASES` (1,024) bases from its start, the last one
+possibly shorter. Block i of record `record_id` is held out when
+`unit_hash("block", record_id, str(i))` (the first 8 bytes of
+sha256(f"block\t{record_id}\t{i}") as a number in [0, 1)) is below `val_fraction`; a record
+longer than one block where no block falls below gives up its full block with the smallest
+hash, so every genome, however small, is measured. The record id is the FASTA header's first
+word, which is also the `<record_id>` of the FASTQ tiles that ingest writes, so a genome has the
+same held-out blocks whether it arrives as FASTA or as HealthOmics read sets, and whatever else
+is in the data set, however it is ordered and however many processes train: adding data never
+moves an old held-out block, nor makes one trainable. Training windows are drawn from the runs
+between held-out blocks and never cross into one. The evaluation windows tile each run of
+consecutive held-out blocks from its start in steps of `max_length` (the last one may be shorter
+and is padded); a cap on their number (`val_windows(max_windows)`) keeps the windows with the
+smallest unit_hash("eval window", record_id, start in record).
 
 Windows: training batch `step` is drawn from a numpy Philox generator keyed by (seed, step), so
 the data position is just the step number: a resumed job, or a job on another number of processes,
@@ -370,33 +378,72 @@ def load_records(source: str | os.PathLike[str]) -> list[SequenceRecord]:
 # Split and windows
 
 
-def validation_block(record_id: str, length: int, val_fraction: float) -> tuple[int, int]:
-    """[start, end) of the record's held-out block: floor(length * val_fraction) bases at a hashed offset."""
-    size = int(length * val_fraction)
-    if size == 0:
-        return length, length  # nothing held out: do not cut the record in two
-    digest = int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:8], "big")
-    start = digest % (length - size + 1)
-    return start, start + size
+# The split's unit: every record is cut into blocks of this many bases from its start (the last
+# block may be shorter). A constant, not a hyperparameter: the held-out set must not move when
+# --max-length or anything else changes. Changing it moves every held-out block, i.e. starts a new
+# evaluation set (old figures stop being comparable, and old held-out bases may be trained on).
+# 1,024 bases: the default window, and small enough that phiX174 (5,386 bases) keeps 4/5 of itself
+# for training when one block is held out.
+SPLIT_BLOCK_BASES = 1024
+
+
+def unit_hash(*parts: str) -> float:
+    """A number in [0, 1) from sha256 of the tab-joined parts: stable across processes, machines, versions."""
+    digest = hashlib.sha256("\t".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def held_out_blocks(record_id: str, length: int, val_fraction: float) -> list[int]:
+    """Indices of the record's held-out blocks (see the module docstring: "Validation split")."""
+    if val_fraction <= 0:
+        return []
+    blocks = -(-length // SPLIT_BLOCK_BASES)
+    draws = [unit_hash("block", record_id, str(index)) for index in range(blocks)]
+    held = [index for index, draw in enumerate(draws) if draw < val_fraction]
+    if not held and blocks >= 2:
+        # Every record longer than one block gives the evaluation set at least one full block,
+        # so new data is always measured, however small the genome.
+        held = [min(range(length // SPLIT_BLOCK_BASES), key=draws.__getitem__)]
+    return held
+
+
+def held_out_spans(record_id: str, length: int, val_fraction: float) -> list[tuple[int, int]]:
+    """[start, end) spans of held-out bases in record coordinates: runs of consecutive held-out blocks."""
+    spans: list[tuple[int, int]] = []
+    for index in held_out_blocks(record_id, length, val_fraction):
+        start, end = index * SPLIT_BLOCK_BASES, min(length, (index + 1) * SPLIT_BLOCK_BASES)
+        if spans and spans[-1][1] == start:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def split_rule(val_fraction: float) -> dict[str, float | int]:
+    """The split's parameters, recorded in the artifact: a warm start with another rule is warned about."""
+    return {"block_bases": SPLIT_BLOCK_BASES, "val_fraction": val_fraction}
 
 
 class WindowCorpus:
-    """All tokens in one uint8 buffer, with the train pieces and validation blocks as [start, end) spans."""
+    """All tokens in one uint8 buffer, with the train pieces and held-out spans as [start, end) spans."""
 
     def __init__(self, records: list[SequenceRecord], max_length: int, val_fraction: float) -> None:
         self.max_length = max_length
         self.tokens = np.concatenate([r.tokens for r in records])
+        self.record_ids = [r.record_id for r in records]
+        lengths = np.array([len(r.tokens) for r in records], dtype=np.int64)
+        # Where each record starts in the buffer; record_index() maps buffer positions back.
+        self.record_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         train, val = [], []
-        offset = 0
-        for record in records:
-            n = len(record.tokens)
-            block_start, block_end = validation_block(record.record_id, n, val_fraction)
-            for start, end in ((0, block_start), (block_end, n)):
-                if end > start:
-                    train.append((offset + start, offset + end))
-            if block_end > block_start:
-                val.append((offset + block_start, offset + block_end))
-            offset += n
+        for record, offset, n in zip(records, self.record_starts.tolist(), lengths.tolist(), strict=True):
+            previous_end = 0
+            for start, end in held_out_spans(record.record_id, n, val_fraction):
+                if start > previous_end:
+                    train.append((offset + previous_end, offset + start))
+                val.append((offset + start, offset + end))
+                previous_end = end
+            if n > previous_end:
+                train.append((offset + previous_end, offset + n))
         if not train:
             raise SequenceDataError("no training bases left after the validation split; lower --val-fraction")
         self.train_spans = np.array(train, dtype=np.int64)
@@ -408,6 +455,14 @@ class WindowCorpus:
         self._cumulative_starts = np.cumsum(self._starts_per_piece)
         # [n - max_length + 1, max_length] view of the buffer (no copy): window i starts at base i.
         self._sliding = sliding_window_view(self.tokens, min(max_length, len(self.tokens)))
+
+    def record_index(self, positions: np.ndarray) -> np.ndarray:
+        """Index into `record_ids` of the record holding each buffer position."""
+        return np.searchsorted(self.record_starts, positions, side="right") - 1
+
+    def trained_record_ids(self) -> list[str]:
+        """Ids of the records that have training bases (a record can be held out whole)."""
+        return sorted({self.record_ids[i] for i in self.record_index(self.train_spans[:, 0]).tolist()})
 
     @property
     def train_tokens(self) -> int:
@@ -431,15 +486,26 @@ class WindowCorpus:
         return np.stack([starts, lengths, flip.astype(np.int64)], axis=1)
 
     def val_windows(self, max_windows: int | None = None) -> np.ndarray:
-        """Validation windows, int64 [n, 3] (start, length, 0), tiling each block; evenly thinned to max_windows."""
+        """Evaluation windows, int64 [n, 3] (start, length, 0) in buffer order: each held-out span tiled
+        from its start in steps of max_length (the last piece may be shorter).
+
+        With more than `max_windows`, the kept ones are those with the smallest
+        unit_hash("eval window", record_id, start in record): a rule of each window alone, so a
+        capped set is the same on every process and in every job over the same data.
+        """
         rows = [
             (s, min(self.max_length, end - s), 0)
-            for start, end in self.val_spans
-            for s in range(int(start), int(end), self.max_length)
+            for start, end in self.val_spans.tolist()
+            for s in range(start, end, self.max_length)
         ]
         windows = np.array(rows, dtype=np.int64).reshape(-1, 3)
         if max_windows is not None and len(windows) > max_windows:
-            windows = windows[np.linspace(0, len(windows) - 1, max_windows).round().astype(np.int64)]
+            records = self.record_index(windows[:, 0])
+            draws = [
+                unit_hash("eval window", self.record_ids[r], str(s - self.record_starts[r]))
+                for s, r in zip(windows[:, 0].tolist(), records.tolist(), strict=True)
+            ]
+            windows = windows[np.sort(np.argsort(draws, kind="stable")[:max_windows])]
         return windows
 
     def gather(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

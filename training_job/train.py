@@ -50,14 +50,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from evaluation import BestWeights, EvalSet, Evaluation, best_line, evaluate, evaluation_metrics
 from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, config_for_size
-from sequence_data import IGNORE_INDEX, SequenceDataError, WindowCorpus, load_records
-from training_artifact import endpoint_code_dir, fetch_model_dir, write_model_artifact
+from sequence_data import SPLIT_BLOCK_BASES, SequenceDataError, WindowCorpus, load_records, split_rule
+from training_artifact import endpoint_code_dir, fetch_model_dir, read_training_data, write_model_artifact
 
 log = logging.getLogger("train")
 
@@ -74,6 +74,12 @@ DEFAULTS = {
     "learning_rate": 3e-3,
     "min_lr_ratio": 0.1,
     "warmup_steps": 20,
+    # Continued pretraining (a warm start) without an explicit --learning-rate / --warmup-steps:
+    # a gentler peak, so the model learns the new data without first unlearning the old.
+    # Chosen by bench/bench_continued_pretraining.py (docs/benchmarks.md, "Continued pretraining").
+    "warm_start_learning_rate": 1e-3,
+    "warm_start_warmup_steps": 10,
+    "early_stopping_patience": 0,  # evaluations without a new best before stopping; 0: never stop early
     "weight_decay": 0.1,
     "beta1": 0.9,
     "beta2": 0.95,
@@ -81,7 +87,7 @@ DEFAULTS = {
     "val_fraction": 0.05,
     "rc_probability": 0.0,
     "eval_interval": 25,
-    "eval_windows": 64,
+    "eval_windows": 4096,  # cap on evaluation windows (a stable rule, sequence_data); 0: no cap
     "log_interval": 10,
     "checkpoint_interval": 100,
     "keep_checkpoints": 2,
@@ -137,9 +143,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ("batch-size", int),
         ("global-batch-size", int),
         ("max-steps", int),
-        ("learning-rate", float),
         ("min-lr-ratio", float),
-        ("warmup-steps", int),
+        ("warm-start-learning-rate", float),
+        ("warm-start-warmup-steps", int),
+        ("early-stopping-patience", int),
         ("weight-decay", float),
         ("beta1", float),
         ("beta2", float),
@@ -154,12 +161,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ("seed", int),
     ):
         add(name, type=kind, default=DEFAULTS[name.replace("-", "_")])
+    # Not given: the cold-start default, or --warm-start-* when the job starts from a model.
+    add(
+        "learning-rate",
+        type=float,
+        default=None,
+        help=f"peak learning rate (default {DEFAULTS['learning_rate']})",
+    )
+    add(
+        "warmup-steps",
+        type=int,
+        default=None,
+        help=f"linear warmup steps (default {DEFAULTS['warmup_steps']})",
+    )
     add("precision", default=DEFAULTS["precision"], choices=["auto", "bf16", "fp32"])
     add("compile", type=_bool, default=DEFAULTS["compile"], help="torch.compile the model (true/false)")
     args = parser.parse_args(kept)
 
     if not args.data:
         parser.error("--data is required (or set SM_CHANNEL_TRAIN)")
+    if args.learning_rate is None:
+        args.learning_rate = args.warm_start_learning_rate if args.init_from else DEFAULTS["learning_rate"]
+    if args.warmup_steps is None:
+        args.warmup_steps = args.warm_start_warmup_steps if args.init_from else DEFAULTS["warmup_steps"]
     # /opt/ml paths only inside a real SageMaker container; the local stack (SM_* pointing at a
     # job folder) keeps checkpoints and TensorBoard next to SM_OUTPUT_DATA_DIR, one set per job.
     if in_container:
@@ -209,25 +233,6 @@ def save_checkpoint(checkpoint_dir: Path, state: dict, keep: int) -> Path:
     return path
 
 
-@torch.no_grad()
-def evaluate(model, corpus: WindowCorpus, windows: np.ndarray, args, device, autocast, rank, world) -> float:
-    """Token-weighted mean next-base loss over the validation windows (sharded over processes)."""
-    model.eval()
-    total = torch.zeros(2, dtype=torch.float64, device=device)  # [sum of losses, tokens]
-    mine = windows[rank::world]
-    for i in range(0, len(mine), args.batch_size):
-        input_ids, labels = corpus.gather(mine[i : i + args.batch_size])
-        labels_t = torch.from_numpy(labels).to(device)
-        with autocast:
-            loss = model(input_ids=torch.from_numpy(input_ids).to(device), labels=labels_t).loss
-        tokens = (labels_t[:, 1:] != IGNORE_INDEX).sum()
-        total += torch.stack([loss.double() * tokens, tokens.double()])
-    if world > 1:
-        dist.all_reduce(total)
-    model.train()
-    return (total[0] / total[1]).item()
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
 
@@ -266,36 +271,64 @@ def main(argv: list[str] | None = None) -> dict:
     # ---- data -------------------------------------------------------------------------------
     records = load_records(args.data)
     corpus = WindowCorpus(records, args.max_length, args.val_fraction)
-    val_windows = corpus.val_windows(args.eval_windows)
-    log.info(
-        "data: %d train bases, %d validation bases (%d eval windows of <= %d)",
-        corpus.train_tokens,
-        corpus.val_tokens,
-        len(val_windows),
-        args.max_length,
-    )
+    if corpus.val_tokens == 0:
+        raise SequenceDataError(
+            f"{args.data}: nothing to evaluate on: every record is at most {SPLIT_BLOCK_BASES} bases and "
+            "none was drawn for validation; add data or raise --val-fraction"
+        )
 
     # ---- model: resume > warm start > fresh ---------------------------------------------------
+    # `start` is what the job started from; a resume takes it from the checkpoint (the starting
+    # model may be gone by then), so the per-source split and the baseline survive a restart.
     checkpoint_dir = Path(args.checkpoint_dir)
     resume_path = latest_checkpoint(checkpoint_dir)
     checkpoint = torch.load(resume_path, map_location="cpu", weights_only=True) if resume_path else None
     if checkpoint:
         model = HyenaDNAForCausalLM(HyenaDNAConfig.from_dict(json.loads(checkpoint["model_config"])))
         model.load_state_dict(checkpoint["model"])
+        start = checkpoint["start"]
         log.info("resuming from %s (step %d)", resume_path, checkpoint["step"])
     elif args.init_from:
         with tempfile.TemporaryDirectory() as tmp:
-            model = HyenaDNAForCausalLM.from_pretrained(fetch_model_dir(args.init_from, Path(tmp)))
-        log.info("warm start from %s", args.init_from)
+            init_dir = fetch_model_dir(args.init_from, Path(tmp))
+            model = HyenaDNAForCausalLM.from_pretrained(init_dir)
+            init_data = read_training_data(init_dir)
+        start = {"init_from": args.init_from, "trained_on": init_data.get("trained_on", [])}
+        log.info(
+            "warm start from %s (trained on %d records; peak learning rate %g, warmup %d steps)",
+            args.init_from,
+            len(start["trained_on"]),
+            args.learning_rate,
+            args.warmup_steps,
+        )
+        if init_data.get("split", split_rule(args.val_fraction)) != split_rule(args.val_fraction):
+            log.warning(
+                "the starting model was split with %s, this job with %s: some of its held-out bases may "
+                "be trained on now; keep --val-fraction fixed across jobs",
+                init_data["split"],
+                split_rule(args.val_fraction),
+            )
     else:
         family = config_for_size(args.model_size)
         model = HyenaDNAForCausalLM(
             config_for_size(args.model_size, max_seq_len=max(family.max_seq_len, args.max_length + 2))
         )
+        start = None
     if args.max_length > model.config.max_seq_len:
         raise SystemExit(
             f"--max-length {args.max_length} exceeds the model's max_seq_len {model.config.max_seq_len}"
         )
+    warm_start = start is not None
+    eval_set = EvalSet.build(corpus, args.eval_windows or None, set(start["trained_on"]) if start else set())
+    log.info(
+        "data: %d train bases, %d held-out bases, %d evaluated in %d windows of <= %d%s",
+        corpus.train_tokens,
+        corpus.val_tokens,
+        sum(eval_set.bases.values()),
+        len(eval_set.windows),
+        args.max_length,
+        "".join(f"; {name}: {bases} bases" for name, bases in eval_set.bases.items()) if warm_start else "",
+    )
     model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
     log.info(
@@ -314,6 +347,7 @@ def main(argv: list[str] | None = None) -> dict:
         optimizer, lambda s: lr_factor(s, args.warmup_steps, args.max_steps, args.min_lr_ratio)
     )
     step, history, tokens_seen = 0, {"train": [], "eval": []}, 0
+    best, baseline = BestWeights(), None
     if checkpoint:
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
@@ -321,6 +355,8 @@ def main(argv: list[str] | None = None) -> dict:
         if device.type == "cuda" and checkpoint["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(checkpoint["rng"]["cuda"])
         step, history, tokens_seen = checkpoint["step"], checkpoint["history"], checkpoint["tokens_seen"]
+        best.load_state_dict(checkpoint["best"], keep_weights=master_process)
+        baseline = Evaluation.from_history(checkpoint["baseline"]) if checkpoint["baseline"] else None
         if checkpoint["data"]["seed"] != args.seed:
             log.warning(
                 "checkpoint was written with --seed %d; continuing with its seed", checkpoint["data"]["seed"]
@@ -349,18 +385,31 @@ def main(argv: list[str] | None = None) -> dict:
         progress = tqdm(total=args.max_steps, initial=step, unit="step", dynamic_ncols=True)
 
     # Known on every process (history is appended on the master only; a resume loads it everywhere).
-    last_eval_step = history["eval"][-1]["step"] if history["eval"] else -1
+    last_eval = Evaluation.from_history(history["eval"][-1]) if history["eval"] else None
 
-    def log_eval(at_step: int) -> float:
-        nonlocal last_eval_step
-        last_eval_step = at_step
-        loss = evaluate(raw_model, corpus, val_windows, args, device, autocast, rank, world)
+    def log_eval(at_step: int) -> Evaluation:
+        nonlocal last_eval
+        last_eval = evaluate(
+            raw_model,
+            corpus,
+            eval_set,
+            step=at_step,
+            batch_size=args.batch_size,
+            device=device,
+            autocast=autocast,
+            rank=rank,
+            world=world,
+        )
+        best.offer(last_eval, raw_model, keep_weights=master_process)
         if master_process:
-            print(f"[eval] step={at_step} loss={loss:.6f} perplexity={math.exp(loss):.6f}", flush=True)
-            tensorboard.add_scalar("eval/loss", loss, at_step)
-            tensorboard.add_scalar("eval/perplexity", math.exp(loss), at_step)
-            history["eval"].append({"step": at_step, "loss": loss})
-        return loss
+            for line in last_eval.log_lines(with_sources=warm_start):
+                print(line, flush=True)
+            tensorboard.add_scalar("eval/loss", last_eval.loss, at_step)
+            tensorboard.add_scalar("eval/perplexity", last_eval.perplexity, at_step)
+            for name, loss in last_eval.by_source.items() if warm_start else ():
+                tensorboard.add_scalar(f"eval/{name}_loss", loss, at_step)
+            history["eval"].append(last_eval.history_entry(with_sources=warm_start))
+        return last_eval
 
     def checkpoint_state() -> dict:
         return {
@@ -376,8 +425,15 @@ def main(argv: list[str] | None = None) -> dict:
             "data": {"seed": args.seed, "next_step": step},  # batch s = f(seed, s): the step is the position
             "history": history,
             "tokens_seen": tokens_seen,
+            "start": start,
+            "baseline": baseline.history_entry(with_sources=True) if baseline else None,
+            "best": best.state_dict(),
             "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))},
         }
+
+    # ---- baseline: the starting model on this job's evaluation set ------------------------------
+    if warm_start and step == 0 and last_eval is None:
+        baseline = log_eval(0)
 
     # ---- training loop ------------------------------------------------------------------------
     start_step, started = step, time.perf_counter()
@@ -385,7 +441,7 @@ def main(argv: list[str] | None = None) -> dict:
     interval_steps, interval_start = 0, time.perf_counter()
     tokens_per_step = args.global_batch_size * args.max_length
     model.train()
-    while step < args.max_steps:
+    while step < args.max_steps and not best.patience_exhausted(args.early_stopping_patience):
         windows = corpus.train_windows(step, args.global_batch_size, args.seed, args.rc_probability)
         for micro in range(accumulation):
             part = micro * world + rank  # which slice of the global batch this micro-step trains on
@@ -437,26 +493,39 @@ def main(argv: list[str] | None = None) -> dict:
                 history["train"].append({"step": step, "loss": train_loss})
             interval_loss.zero_()
             interval_steps, interval_start = 0, time.perf_counter()
-        if step % args.eval_interval == 0 or step == args.max_steps:
+        evaluated = step % args.eval_interval == 0 or step == args.max_steps
+        if evaluated:
             log_eval(step)
-        if master_process and (step % args.checkpoint_interval == 0 or step == args.max_steps):
+        stopping = (
+            evaluated and step < args.max_steps and best.patience_exhausted(args.early_stopping_patience)
+        )
+        if stopping:
+            log.info(
+                "early stop at step %d: %d evaluations without a new best (best: step %d)",
+                step,
+                best.evals_without_improvement,
+                best.evaluation.step,
+            )
+        if master_process and (step % args.checkpoint_interval == 0 or step == args.max_steps or stopping):
             save_checkpoint(checkpoint_dir, checkpoint_state(), args.keep_checkpoints)
     if progress:
         progress.close()
 
-    # ---- save ---------------------------------------------------------------------------------
-    if last_eval_step != step:
+    # ---- save: the best evaluation's weights --------------------------------------------------
+    if last_eval is None or last_eval.step != step:
         log_eval(step)  # resumed at max_steps, or a zero-step run: the artifact still needs a score
     metrics = {}
     if master_process:
-        eval_loss = history["eval"][-1]["loss"]
+        chosen = best.evaluation or last_eval  # no evaluation after step 0: the weights as they are
+        if best.weights is not None:
+            raw_model.load_state_dict(best.weights)
         train_loss = history["train"][-1]["loss"] if history["train"] else float("nan")
         metrics = {
-            "eval_loss": eval_loss,
-            "eval_perplexity": math.exp(eval_loss),
+            **evaluation_metrics(chosen, last_eval, baseline, eval_set),
             "train_loss": train_loss,
             "train_perplexity": math.exp(train_loss),
             "steps": step,
+            "stopped_early": step < args.max_steps,
             "tokens_seen": tokens_seen,
             "train_seconds_this_run": round(time.perf_counter() - started, 1),
             "steps_this_run": step - start_step,
@@ -464,16 +533,28 @@ def main(argv: list[str] | None = None) -> dict:
             "max_length": args.max_length,
             "global_batch_size": args.global_batch_size,
             "processes": world,
+            "learning_rate": args.learning_rate,
+            "warmup_steps": args.warmup_steps,
+            "init_from": start["init_from"] if start else None,
             "train_bases": corpus.train_tokens,
             "validation_bases": corpus.val_tokens,
             "history": history,
         }
-        write_model_artifact(Path(args.model_dir), raw_model, metrics, code_dir)
+        print(best_line(metrics), flush=True)
+        training_data = {
+            "trained_on": sorted(
+                set(start["trained_on"] if start else []) | set(corpus.trained_record_ids())
+            ),
+            "split": split_rule(args.val_fraction),
+        }
+        write_model_artifact(Path(args.model_dir), raw_model, metrics, training_data, code_dir)
         tensorboard.close()
         log.info(
-            "wrote the model artifact to %s (eval perplexity %.4f)",
+            "wrote the model artifact to %s: the weights of step %d (eval perplexity %.4f%s)",
             args.model_dir,
-            metrics["eval_perplexity"],
+            chosen.step,
+            chosen.perplexity,
+            f"; baseline {baseline.perplexity:.4f}" if baseline else "",
         )
     if ddp:
         dist.barrier()

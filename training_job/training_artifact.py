@@ -3,9 +3,10 @@
 Artifact layout (docs/contracts.md), servable by the SageMaker PyTorch inference container with
 nothing downloaded:
 
-    config.json, model.safetensors      HF save_pretrained (LongSafari key names)
+    config.json, model.safetensors      HF save_pretrained (LongSafari key names): the best weights
     tokenizer_config.json, ...          CharacterTokenizer.save_pretrained
     metrics.json, loss.png, perplexity.png
+    training_data.json                  the record ids the model has been trained on (cumulative)
     code/inference.py (+ the endpoint modules it imports), code/hyenadna/, code/requirements.txt
 
 The endpoint code is found next to train.py in `endpoint/` (the source bundle built by
@@ -24,6 +25,9 @@ from pathlib import Path
 
 # What the inference container must pip-install on top of its own torch (same pins as pyproject).
 INFERENCE_REQUIREMENTS = "transformers==5.23.0\nsafetensors==0.8.0\nnumpy==2.3.5\n"
+# What the model has been trained on: {"trained_on": [record ids, cumulative over warm starts],
+# "split": {"block_bases", "val_fraction"}} (docs/contracts.md, "Model artifact").
+TRAINING_DATA = "training_data.json"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "test_*.py")
 
 
@@ -55,7 +59,7 @@ def inference_modules(code_dir: Path) -> list[Path]:
     return sorted(found.values())
 
 
-def write_model_artifact(model_dir: Path, model, metrics: dict, code_dir: Path) -> None:  # noqa: ANN001
+def write_model_artifact(model_dir: Path, model, metrics: dict, training_data: dict, code_dir: Path) -> None:  # noqa: ANN001
     """Write the full artifact of `model` (a HyenaDNAForCausalLM) into model_dir."""
     import hyenadna
     from plots import write_training_plots
@@ -64,7 +68,8 @@ def write_model_artifact(model_dir: Path, model, metrics: dict, code_dir: Path) 
     model.save_pretrained(model_dir, safe_serialization=True)
     hyenadna.CharacterTokenizer(model_max_length=model.config.max_seq_len).save_pretrained(model_dir)
     (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_training_plots(metrics["history"], model_dir)
+    (model_dir / TRAINING_DATA).write_text(json.dumps(training_data, indent=2) + "\n")
+    write_training_plots(metrics["history"], model_dir, best_step=metrics.get("best_step"))
 
     code = model_dir / "code"
     if code.exists():
@@ -77,6 +82,12 @@ def write_model_artifact(model_dir: Path, model, metrics: dict, code_dir: Path) 
     (code / "requirements.txt").write_text(
         requirements.read_text() if requirements.is_file() else INFERENCE_REQUIREMENTS
     )
+
+
+def read_training_data(model_dir: Path) -> dict:
+    """The model's training_data.json; `{}` for a model without one (e.g. a LongSafari checkpoint)."""
+    path = model_dir / TRAINING_DATA
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def fetch_model_dir(source: str, scratch: Path) -> Path:

@@ -1,11 +1,15 @@
 """Two processes under torchrun (gloo, CPU) train exactly like one process with the same global
 batch: the global batch of each step is split across processes instead of across accumulation
-micro-steps, and gradients are averaged the same way."""
+micro-steps, and gradients are averaged the same way. The job is a warm start on two genomes, so
+the step-0 baseline and the per-source evaluation (each process scores a share of the windows of
+both sources; the sums are all-reduced per source) must match too."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,13 +23,22 @@ TRAIN = REPO / "training_job" / "train.py"
 pytestmark = pytest.mark.slow
 
 
-def run(launcher: list[str], model_dir: Path) -> str:
+def starting_model(folder: Path) -> Path:
+    """A model that was trained on lambda phage (by its training_data.json): lambda is "seen", phiX174 "new"."""
+    shutil.copytree(REPO / "tests" / "fixtures" / "hyenadna" / "tiny_reference", folder)
+    (folder / "training_data.json").write_text(json.dumps({"trained_on": ["gi|9626243|ref|NC_001416.1|"]}))
+    return folder
+
+
+def run(launcher: list[str], model_dir: Path, data: Path, init_from: Path) -> str:
     args = [
         str(TRAIN),
         "--data",
-        str(REPO / "data" / "lambda_phage_NC_001416.fa"),
+        str(data),
         "--model-dir",
         str(model_dir),
+        "--init-from",
+        str(init_from),
         "--max-steps",
         "4",
         "--max-length",
@@ -36,12 +49,14 @@ def run(launcher: list[str], model_dir: Path) -> str:
         "4",
         "--warmup-steps",
         "2",
+        "--learning-rate",
+        "3e-3",
         "--log-interval",
         "1",
         "--eval-interval",
         "2",
         "--eval-windows",
-        "6",
+        "0",
         "--rc-probability",
         "0.5",
     ]
@@ -65,21 +80,36 @@ def run(launcher: list[str], model_dir: Path) -> str:
 
 
 def metric(stdout: str, kind: str) -> list[tuple[int, float]]:
-    return [(int(s), float(v)) for s, v in re.findall(rf"^\[{kind}\] step=(\d+) loss=(\S+)", stdout, re.M)]
+    return [
+        (int(s), float(v))
+        for s, v in re.findall(rf"^\[{re.escape(kind)}\] step=(\d+) loss=(\S+)", stdout, re.M)
+    ]
 
 
 def test_two_process_ddp_matches_one_process_with_gradient_accumulation(tmp_path):
-    single = run([sys.executable], tmp_path / "single")
+    data = tmp_path / "data"
+    data.mkdir()
+    for genome in ("lambda_phage_NC_001416.fa", "phix174_NC_001422.fa"):
+        shutil.copy(REPO / "data" / genome, data)
+    init_from = starting_model(tmp_path / "start")
+    single = run([sys.executable], tmp_path / "single", data, init_from)
     ddp = run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
         tmp_path / "ddp",
+        data,
+        init_from,
     )
     single_train, ddp_train = metric(single, "train"), metric(ddp, "train")
     assert [s for s, _ in single_train] == [s for s, _ in ddp_train] == [1, 2, 3, 4]
     assert [loss for _, loss in ddp_train] == pytest.approx([loss for _, loss in single_train], abs=2e-5)
-    single_eval, ddp_eval = metric(single, "eval"), metric(ddp, "eval")
-    assert [s for s, _ in ddp_eval] == [s for s, _ in single_eval] == [2, 4]
-    assert [loss for _, loss in ddp_eval] == pytest.approx([loss for _, loss in single_eval], abs=2e-5)
+    for kind in ("eval", "eval:seen", "eval:new"):
+        single_eval, ddp_eval = metric(single, kind), metric(ddp, kind)
+        assert [s for s, _ in ddp_eval] == [s for s, _ in single_eval] == [0, 2, 4], kind
+        assert [loss for _, loss in ddp_eval] == pytest.approx([loss for _, loss in single_eval], abs=2e-5), (
+            kind
+        )
+    # The two sources differ, so a per-source sum mixed up between processes would show.
+    assert abs(metric(single, "eval:seen")[0][1] - metric(single, "eval:new")[0][1]) > 1e-3
     # Learning happened (the comparison is not between two flat lines).
     assert single_train[-1][1] < single_train[0][1] - 0.1
     assert (tmp_path / "ddp" / "metrics.json").is_file()

@@ -17,7 +17,6 @@ from sequence_data import (
     SequenceRecord,
     WindowCorpus,
     load_records,
-    validation_block,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,26 +150,6 @@ def test_truncated_fastq_read_fails_naming_the_line(tmp_path):
     (tmp_path / "r.fq").write_bytes(fastq_tile("chr1", 0, b"ACGT") + b"@chr1:4-8\nACGT\n")
     with pytest.raises(SequenceDataError, match=r"r\.fq: line 5: FASTQ read is truncated"):
         load_records(tmp_path)
-
-
-def test_validation_block_is_a_fixed_fraction_at_a_position_that_depends_only_on_the_record_id():
-    start, end = validation_block("NC_001416.1", 48_502, 0.05)
-    assert end - start == 2425
-    assert (start, end) == validation_block("NC_001416.1", 48_502, 0.05)
-    assert validation_block("another", 48_502, 0.05) != (start, end)
-
-
-def test_training_windows_never_cross_into_the_validation_block():
-    bases = lambda_bases()
-    corpus = WindowCorpus([record("NC_001416.1", bases)], max_length=1024, val_fraction=0.1)
-    block_start, block_end = validation_block("NC_001416.1", len(bases), 0.1)
-    assert corpus.val_spans.tolist() == [[block_start, block_end]]
-    windows = np.concatenate([corpus.train_windows(step, 64, seed=0, rc_probability=0) for step in range(50)])
-    window_end = windows[:, 0] + windows[:, 1]
-    assert ((window_end <= block_start) | (windows[:, 0] >= block_end)).all()
-    assert windows[:, 0].min() == 0 or windows[:, 0].min() < 1000  # the genome's start is reachable
-    val = corpus.val_windows()
-    assert val[0, 0] == block_start and (val[:, 1].sum()) == block_end - block_start
 
 
 def test_batch_of_a_step_is_the_same_on_every_call_and_differs_between_steps():

@@ -82,6 +82,35 @@ def test_plain_cli_defaults_put_everything_under_the_model_dir(no_sagemaker_env)
     assert args.max_length == train.DEFAULTS["max_length"] and args.model_size == "tiny"
 
 
+def test_warm_start_takes_the_continued_pretraining_learning_rate_and_warmup_unless_given(no_sagemaker_env):
+    cold = train.parse_args(["--data", "genome.fa"])
+    assert (cold.learning_rate, cold.warmup_steps) == (
+        train.DEFAULTS["learning_rate"],
+        train.DEFAULTS["warmup_steps"],
+    )
+    warm = train.parse_args(["--data", "genome.fa", "--init-from", "s3://bucket/model.tar.gz"])
+    assert (warm.learning_rate, warm.warmup_steps) == (
+        train.DEFAULTS["warm_start_learning_rate"],
+        train.DEFAULTS["warm_start_warmup_steps"],
+    )
+    assert warm.learning_rate < cold.learning_rate
+    explicit = train.parse_args(
+        ["--data", "genome.fa", "--init-from", "model/", "--learning_rate", "0.5", "--warmup_steps", "0"]
+    )
+    assert (explicit.learning_rate, explicit.warmup_steps) == (0.5, 0)
+    tuned = train.parse_args(["--data", "g.fa", "--init-from", "m/", "--warm-start-learning-rate", "2e-4"])
+    assert tuned.learning_rate == 2e-4
+
+
+def test_warm_start_from_the_sagemaker_model_channel_uses_the_warm_start_defaults(
+    monkeypatch, no_sagemaker_env
+):
+    monkeypatch.setenv("SM_CHANNEL_MODEL", "/opt/ml/input/data/model")
+    args = train.parse_args(["--data", "genome.fa"])
+    assert args.init_from == "/opt/ml/input/data/model"
+    assert args.learning_rate == train.DEFAULTS["warm_start_learning_rate"]
+
+
 def test_missing_data_says_how_to_give_it(no_sagemaker_env, capsys):
     with pytest.raises(SystemExit):
         train.parse_args([])
