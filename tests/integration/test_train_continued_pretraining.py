@@ -21,7 +21,7 @@ import torch
 
 from evaluation import EvalSet, evaluate
 from hyenadna import HyenaDNAForCausalLM
-from ingest_fasta.fasta_stream import FastaToFastq
+from pipeline.ingest.fasta_stream import FastaToFastq
 from sequence_data import WindowCorpus, load_records
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hyenadna import encode_dna
-from ingest_fasta.fasta_stream import FastaToFastq
+from pipeline.ingest.fasta_stream import FastaToFastq
 from sequence_data import (
     SPLIT_BLOCK_BASES,
     SequenceRecord,

@@ -289,6 +289,40 @@ def ensure_running_job(
     return {"outcome": "started", "trigger": slot.trigger, "training_job": slot.job_name, "recovered": True}
 
 
+def training_hyperparameters(
+    settings: TrainingSettings, *, warm_start_model_uri: str | None, region: str | None
+) -> dict[str, str]:
+    """train.py's arguments plus the toolkit's `sagemaker_*` keys (all strings: SageMaker's rule).
+
+    A cold start gets LEARNING_RATE. A warm start gets no `learning_rate`/`warmup_steps`, so
+    train.py's warm-start defaults apply (a gentler peak: continued pretraining must not unlearn
+    the serving model), or WARM_START_LEARNING_RATE / WARM_START_WARMUP_STEPS when set
+    (docs/contracts.md, "Training job request"). TRAINING_EXTRA_HYPERPARAMETERS come last and
+    override any of these, cold or warm.
+    """
+    hyperparameters = {
+        "sagemaker_program": "train.py",
+        "sagemaker_submit_directory": settings.training_source_uri,
+        "max_steps": str(settings.max_steps),
+        "max_length": str(settings.max_length),
+        "batch_size": str(settings.batch_size),
+        "model_size": settings.model_size,
+    }
+    if region:
+        hyperparameters["sagemaker_region"] = region
+    if settings.training_distributed:
+        hyperparameters["sagemaker_torch_distributed_enabled"] = "true"
+    if warm_start_model_uri:
+        hyperparameters["init_from"] = warm_start_model_uri
+        if settings.warm_start_learning_rate is not None:
+            hyperparameters["warm_start_learning_rate"] = repr(settings.warm_start_learning_rate)
+        if settings.warm_start_warmup_steps is not None:
+            hyperparameters["warm_start_warmup_steps"] = str(settings.warm_start_warmup_steps)
+    else:
+        hyperparameters["learning_rate"] = repr(settings.learning_rate)
+    return {**hyperparameters, **settings.training_extra_hyperparameters}
+
+
 def build_training_request(
     settings: TrainingSettings,
     *,
@@ -299,22 +333,6 @@ def build_training_request(
     region: str | None,
 ) -> dict[str, Any]:
     """The CreateTrainingJob request (plain function: unit tests check it field by field)."""
-    hyperparameters = {
-        "sagemaker_program": "train.py",
-        "sagemaker_submit_directory": settings.training_source_uri,
-        "max_steps": str(settings.max_steps),
-        "max_length": str(settings.max_length),
-        "batch_size": str(settings.batch_size),
-        "learning_rate": repr(settings.learning_rate),
-        "model_size": settings.model_size,
-        **settings.training_extra_hyperparameters,
-    }
-    if region:
-        hyperparameters["sagemaker_region"] = region
-    if settings.training_distributed:
-        hyperparameters["sagemaker_torch_distributed_enabled"] = "true"
-    if warm_start_model_uri:
-        hyperparameters["init_from"] = warm_start_model_uri
     stopping: dict[str, int] = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
     if settings.use_spot:
         stopping["MaxWaitTimeInSeconds"] = settings.spot_max_wait_seconds
@@ -327,7 +345,9 @@ def build_training_request(
             "MetricDefinitions": METRIC_DEFINITIONS,
             "EnableSageMakerMetricsTimeSeries": True,
         },
-        "HyperParameters": hyperparameters,
+        "HyperParameters": training_hyperparameters(
+            settings, warm_start_model_uri=warm_start_model_uri, region=region
+        ),
         "InputDataConfig": [
             {
                 "ChannelName": "train",
@@ -372,10 +392,25 @@ def create_training_job(deps: TrainingDeps, job_name: str, trigger: str) -> None
         warm_start_model_uri=(serving or {}).get("model_data_url"),
         region=deps.settings.aws_region,
     )
+    # Data lineage for the model registry: the read sets the job's channel holds as it starts.
+    read_set_ids = _read_set_ids(deps, "ACTIVE")
     try:
         deps.sagemaker.create_training_job(**request)
-        logger.info("training job created", extra={"training_job": job_name, "warm_start": bool(serving)})
     except ClientError as err:
         if not is_already_exists(err):
             raise
         logger.info("training job already exists (replay)", extra={"training_job": job_name})
+        return
+    deps.state.record_training_job(
+        job_name,
+        {
+            "trigger": trigger,
+            "read_set_ids": read_set_ids,
+            "training_data": read_sets_uri,
+            "init_from": request["HyperParameters"].get("init_from"),
+        },
+    )
+    logger.info(
+        "training job created",
+        extra={"training_job": job_name, "warm_start": bool(serving), "read_sets": len(read_set_ids)},
+    )
