@@ -12,6 +12,7 @@ one definition for the writer and this reader.
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +22,21 @@ from hyenaflow.packaging import REPO_ROOT
 LAMBDA_CODE = REPO_ROOT / "functions"
 
 
+@functools.cache
 def _registry() -> Any:
-    """functions/pipeline/training/model_registry.py (stdlib only), as the Lambdas import it."""
+    """functions/pipeline/training/model_registry.py (stdlib only), as the Lambdas import it.
+    Imported once: the local stack swaps the Lambdas' modules in and out of sys.modules around
+    each invocation (lambda_runtime.py), and this module object stays valid throughout."""
     if str(LAMBDA_CODE) not in sys.path:
         sys.path.append(str(LAMBDA_CODE))
     from pipeline.training import model_registry
 
     return model_registry
+
+
+def model_history_reader() -> None:
+    """Load what model_history() reads the registry with, now."""
+    _registry()
 
 
 @dataclass(frozen=True)

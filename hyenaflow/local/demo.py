@@ -35,7 +35,7 @@ from urllib.parse import unquote_plus
 
 from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig, local_environment_overrides
 from hyenaflow.local.polling import wait_for
-from hyenaflow.model_history import ModelVersion, format_model_history, model_history
+from hyenaflow.model_history import ModelVersion, format_model_history, model_history, model_history_reader
 
 LAMBDA_PHAGE = REPO_ROOT / "data" / "lambda_phage_NC_001416.fa"
 PHIX174 = REPO_ROOT / "data" / "phix174_NC_001422.fa"
@@ -404,6 +404,7 @@ def run_demo(
     progress = Progress(write)
     result = DemoResult()
     workdir = Path(workdir).resolve()
+    model_history_reader()  # before any Lambda runs in this process (model_history._registry)
     environment = {"MAX_STEPS": str(train_steps)} if train_steps else {}
     config = PipelineConfig(
         workdir=workdir,

@@ -176,3 +176,77 @@ def test_endpoint_of_a_model_made_from_an_approved_package_serves_the_package_mo
     assert invoke(aws, f"e-{suffix}", {"sequences": ["ACGT"]})["model"] == "from-the-package"
     described = sagemaker.describe_model(ModelName=f"m-{suffix}")
     assert described["PrimaryContainer"]["ModelPackageName"] == package
+
+
+def test_hyenaflow_models_lists_each_jobs_figures_decision_and_what_serves(
+    aws: AwsServer, group: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hyenaflow.cli import main
+    from pipeline.training.model_registry import DataLineage, register
+    from pipeline.training.quality_gate import GateFigures, quality_gate
+
+    sagemaker, suffix = aws.client("sagemaker"), uuid.uuid4().hex[:8]
+    aws.client("s3").put_object(Bucket="model-bucket", Key=f"{suffix}/model.tar.gz", Body=model_tar("v2"))
+    served = f"s3://model-bucket/{suffix}/model.tar.gz"
+    # Two jobs as deploy_model registers them: a first model, then a warm start that beat it.
+    for job, figures, serving, started_from, model_data in (
+        ("job-1", GateFigures(candidate=3.78), None, None, "s3://model-bucket/job-1/model.tar.gz"),
+        (
+            "job-2",
+            GateFigures(candidate=3.65, baseline=3.7, seen_candidate=3.6, seen_baseline=3.62),
+            "s3://m1",
+            "s3://m1",
+            served,
+        ),
+    ):
+        decision = quality_gate(
+            figures,
+            serving_model_data_url=serving,
+            warm_start_model_data_url=started_from,
+            margin=0.0,
+            forgetting_tolerance=0.02,
+        )
+        registered = register(
+            sagemaker,
+            group=group,
+            training_job={"TrainingJobName": job, "ModelArtifacts": {"S3ModelArtifacts": model_data}},
+            decision=decision,
+            lineage=DataLineage(
+                training_data="s3://store/", read_set_ids=["1111111111"], warm_start_from=started_from
+            ),
+            inference_image_uri="pytorch-inference",
+            endpoint_instance_type="ml.m5.xlarge",
+        )
+    sagemaker.create_model(
+        ModelName=f"m-{suffix}", ExecutionRoleArn=ROLE, PrimaryContainer={"ModelPackageName": registered.arn}
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"c-{suffix}",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"m-{suffix}",
+                "InstanceType": "ml.m5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=f"e-{suffix}", EndpointConfigName=f"c-{suffix}")
+    assert wait_settled(aws, f"e-{suffix}")["EndpointStatus"] == "InService"
+    for name, value in aws.env().items():
+        monkeypatch.setenv(name, value)
+
+    code = main(
+        ["models", "--model-package-group", group.rsplit("/", 1)[1], "--endpoint-name", f"e-{suffix}"]
+    )
+
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith(f"endpoint e-{suffix} serves version 2")
+    first, second = (line for line in out if line.lstrip().startswith(("1  ", "2  ")))
+    assert "job-1" in first and "3.7800" in first and "Approved" in first and "serving" not in first
+    assert "job-2" in second and "3.7000    3.6500" in second and "3.6200 -> 3.6000" in second
+    assert second.endswith("Approved  <- serving")
+    assert any(
+        "beats-baseline: eval perplexity 3.6500 is at most its baseline 3.7000" in line for line in out
+    )
