@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         "--second-file",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="drop a second genome afterwards and show the endpoint is updated (default: on)",
+        help="after the first model: a second genome whose model beats it (the endpoint is updated), "
+        "then a job that cannot win (refused; the endpoint keeps serving) (default: on)",
     )
     demo.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR / "demo", help="logs, models, plots")
     demo.set_defaults(run=_cmd_demo)

@@ -89,9 +89,12 @@ def test_genome_in_incoming_ends_as_an_endpoint_that_scores_dna(pipeline: LocalP
     assert written["eval_perplexity"] == pytest.approx(metrics["best:eval_perplexity"], abs=1e-6)
 
     # registered in the model registry, Approved as the first model
-    (package,) = sagemaker.list_model_packages(ModelPackageGroupName=pipeline.model_package_group)[
-        "ModelPackageSummaryList"
-    ]
+    (package,) = wait_for(
+        lambda: sagemaker.list_model_packages(ModelPackageGroupName=pipeline.model_package_group)[
+            "ModelPackageSummaryList"
+        ],
+        "deploy_model to register the model",
+    )
     assert package["ModelApprovalStatus"] == "Approved"
 
     # one endpoint, InService, answering score on raw DNA
