@@ -4,6 +4,7 @@
     hyenaflow local up [--port 4566]                      run the local stack until Ctrl-C
     hyenaflow fire-schedule ReconcileFunction             fire a template schedule on `local up`
     hyenaflow invoke --endpoint-name hyenaflow --task score --sequence ACGT... [--endpoint-url URL]
+    hyenaflow models [--model-package-group hyenaflow-models] [--endpoint-name hyenaflow]
     hyenaflow upload-training-code [--bucket B | --stack-name S]   after `sam deploy`
     hyenaflow package-training-code --out sourcedir.tar.gz
     hyenaflow deploy-parameters [--region R] [--parameter-overrides "K=V ..."]   (make deploy)
@@ -55,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         "--second-file",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="drop a second genome afterwards and show the endpoint is updated (default: on)",
+        help="after the first model: a second genome whose model beats it (the endpoint is updated), "
+        "then a job that cannot win (refused; the endpoint keeps serving) (default: on)",
     )
     demo.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR / "demo", help="logs, models, plots")
     demo.set_defaults(run=_cmd_demo)
@@ -99,6 +101,19 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="local stack URL")
     invoke.add_argument("--region", default=None)
     invoke.set_defaults(run=_cmd_invoke)
+
+    models = commands.add_parser(
+        "models", help="the model registry's history: each job's figures, the gate's decision, what serves"
+    )
+    models.add_argument(
+        "--model-package-group",
+        default="hyenaflow-models",
+        help="model package group (the stack's ModelPackageGroupName output; default: hyenaflow-models)",
+    )
+    models.add_argument("--endpoint-name", default="hyenaflow", help="the endpoint deploy_model updates")
+    models.add_argument("--endpoint-url", default=os.environ.get("AWS_ENDPOINT_URL"), help="local stack URL")
+    models.add_argument("--region", default=None)
+    models.set_defaults(run=_cmd_models)
 
     upload = commands.add_parser("upload-training-code", help="upload the training bundle to the data bucket")
     upload.add_argument("--bucket", default=None, help="data bucket (default: from the stack's outputs)")
@@ -227,6 +242,7 @@ def local_up_instructions(stack: Any) -> list[str]:
         f"aws sagemaker-runtime invoke-endpoint --endpoint-name {endpoint} --content-type application/json"
         f" --body {shlex.quote(body)} answer.json   # AWS CLI v2: add --cli-binary-format raw-in-base64-out",
         f"hyenaflow invoke --endpoint-name {endpoint} --task score --sequence {EXAMPLE_SEQUENCE}",
+        f"hyenaflow models --model-package-group {stack.model_package_group} --endpoint-name {endpoint}",
         "",
     ]
     schedules = sorted({r.function_logical_id for r in stack.router.routes if r.schedule})
@@ -352,6 +368,25 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
         print(f"{args.endpoint_name}: {error}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from hyenaflow.model_history import format_model_history, model_history
+
+    kwargs: dict[str, Any] = {"region_name": args.region} if args.region else {}
+    if args.endpoint_url:
+        kwargs["endpoint_url"] = args.endpoint_url
+    sagemaker = boto3.client("sagemaker", **kwargs)
+    try:
+        versions = model_history(sagemaker, args.model_package_group, args.endpoint_name)
+    except ClientError as error:
+        print(f"model package group {args.model_package_group}: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(format_model_history(versions, args.model_package_group, args.endpoint_name)))
     return 0
 
 

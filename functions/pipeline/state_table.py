@@ -5,8 +5,11 @@ Items of the training pipeline (`PipelineState`):
   `activating` (archived read sets are being reactivated before the job can read them) or
   `running` (`job_name`). New data while the slot is busy sets `pending` (with the first
   waiting trigger in `pending_trigger`): however many imports arrive, one follow-up job runs.
-- `pipeline / serving-model`: what the endpoint serves and its eval perplexity (the quality
-  gate's reference), plus the previous one.
+- `pipeline / serving-model`: what the endpoint serves (model, endpoint config, model package,
+  model.tar.gz: the next job warm-starts from it) and its figures, plus the previous one.
+- `training-job / <job name>`: one job's data lineage, written by start_training when it creates
+  the job (trigger, read sets in the store, the model it starts from), and the quality gate's
+  decision on it with both figures and its model package, written by deploy_model.
 - `handled#<kind> / <id>`: an import job or training job whose end has been handled. Written in
   the same transaction as the slot change it causes, so a replayed or reconciled event sees it.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +43,7 @@ from pipeline.aws_errors import error_code
 
 _SLOT_KEY = {"pk": "pipeline", "sk": "training-slot"}
 _SERVING_KEY = {"pk": "pipeline", "sk": "serving-model"}
+_TRAINING_JOB_PK = "training-job"
 GENBANK_POLL_PK = "genbank#poll"
 
 IDLE, ACTIVATING, RUNNING = "idle", "activating", "running"
@@ -49,9 +54,10 @@ _deserializer = TypeDeserializer()
 
 
 def _plain_to_dynamo(value: Any) -> Any:
-    # DynamoDB numbers are Decimals; boto3 refuses floats to avoid silent rounding.
+    # DynamoDB numbers are Decimals; boto3 refuses floats to avoid silent rounding. DynamoDB has
+    # no NaN or infinity: a job that diverged reports those, kept here as the strings "nan"/"inf".
     if isinstance(value, float):
-        return Decimal(repr(value))
+        return Decimal(repr(value)) if math.isfinite(value) else repr(value)
     if isinstance(value, dict):
         return {k: _plain_to_dynamo(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
@@ -127,6 +133,10 @@ class PipelineState:
 
     def marker(self, kind: str, ident: str) -> dict[str, Any] | None:
         return self._get({"pk": f"handled#{kind}", "sk": ident})
+
+    def training_job(self, job_name: str) -> dict[str, Any] | None:
+        """The job's record: lineage (start_training) and gate decision (deploy_model)."""
+        return self._get({"pk": _TRAINING_JOB_PK, "sk": job_name})
 
     # -- writes --------------------------------------------------------------------------
     def _marker_put(self, kind: str, ident: str, details: dict[str, Any]) -> dict[str, Any]:
@@ -280,6 +290,29 @@ class PipelineState:
         if self.put_marker(*marker):
             return Claim.BUSY
         return Claim.ALREADY_HANDLED
+
+    def record_training_job(self, job_name: str, lineage: dict[str, Any]) -> None:
+        """start_training created the job: what it trains on and starts from."""
+        self._ddb.put_item(
+            TableName=self._table,
+            Item=_to_item(
+                {"pk": _TRAINING_JOB_PK, "sk": job_name, **lineage, "created_at": int(time.time())}
+            ),
+        )
+
+    def record_gate_decision(
+        self, job_name: str, gate: dict[str, Any], model_package: dict[str, Any]
+    ) -> None:
+        """deploy_model decided on the job: the gate's decision and figures, and its model package
+        (an update: the lineage start_training wrote stays)."""
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=_to_item({"pk": _TRAINING_JOB_PK, "sk": job_name}),
+            UpdateExpression="SET gate = :gate, model_package = :package, decided_at = :now",
+            ExpressionAttributeValues=_to_item(
+                {":gate": gate, ":package": model_package, ":now": int(time.time())}
+            ),
+        )
 
     def set_serving_model(self, record: dict[str, Any]) -> None:
         """Make `record` the serving model, keeping the one it replaces as `previous`."""

@@ -4,8 +4,8 @@ Two layers, each usable on its own:
 
 - `start_aws_server()` (aws_server.py) -> `AwsServer`: one moto server for every AWS service the
   pipeline uses, plus what moto lacks: HealthOmics sequence stores (`omics/`, laid out as a moto
-  service) and SageMaker training jobs, endpoints and InvokeEndpoint run as local processes
-  (`sagemaker/`, one module per resource).
+  service) and SageMaker training jobs, endpoints and InvokeEndpoint run as local processes,
+  and the model registry where moto's falls short (`sagemaker/`, one module per resource).
 - `LocalPipeline` (pipeline.py): template.yaml deployed onto that server: its resources
   (`template.py` resolves the intrinsics), its EventBridge rules routing events to the functions
   (`event_routing.py`, `event_patterns.py`, `s3_events.py`) and its Lambda handlers run in this

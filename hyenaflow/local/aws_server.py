@@ -120,7 +120,7 @@ class _QuietRequestHandler(MotoRequestHandler):
         pass
 
 
-class _Server(ThreadedMotoServer):
+class WsgiMotoServer(ThreadedMotoServer):
     """ThreadedMotoServer serving a WSGI app we assemble (dispatcher + SageMaker emulation)."""
 
     def __init__(self, app: WsgiApp, host: str, port: int) -> None:
@@ -149,7 +149,7 @@ class AwsServer:
     account_id: str
     workdir: Path
     events: EventBus
-    _server: _Server
+    _server: WsgiMotoServer
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _stopped: bool = False
 
@@ -216,7 +216,7 @@ def start_aws_server(
         events=events,
     )
     omics_models.configure(events=events)
-    server = _Server(sagemaker, host, port)
+    server = WsgiMotoServer(sagemaker, host, port)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     aws = AwsServer(

@@ -1,15 +1,24 @@
 """`hyenaflow demo` (`make demo`): the whole pipeline on a real phage genome, on this machine.
 
-The story, each stage printed as it happens:
+The story, each stage printed as it happens, with the pipeline's default settings:
  1. start the local stack (moto + HealthOmics and SageMaker emulation, rules from template.yaml)
  2. drop data/lambda_phage_NC_001416.fa into s3://<data bucket>/incoming/
  3. ingest_fasta stages FASTQ.gz tiles and starts a HealthOmics import -> a read set
- 4. the aws.omics event starts a SageMaker training job: a tiny HyenaDNA trains on CPU, its
-    train/eval metric lines shown live, until Completed with an eval perplexity
- 5. the aws.sagemaker event makes deploy_model create model, endpoint config and endpoint
+ 4. the aws.omics event starts a SageMaker training job: a tiny HyenaDNA trains on CPU (a cold
+    start), its train/eval metric lines shown live, until Completed
+ 5. the aws.sagemaker event makes deploy_model judge it (the quality gate), register it in the
+    model registry (version 1, Approved: the first model) and create the endpoint
  6. the endpoint answers `score` and `embed`; the training-curve plots are extracted locally
- 7. a second genome (phiX174) trains a follow-up model and the SAME endpoint is updated
-    (UpdateEndpoint), not duplicated
+ 7. a second genome (phiX174): the follow-up job warm-starts from the serving model and measures
+    both on the same held-out data (its metrics.json: baseline and candidate); it beats the
+    serving model, is registered Approved and the SAME endpoint is updated (UpdateEndpoint)
+ 8. a job that cannot win: a user sets a far too high learning rate with the documented
+    override (TRAINING_EXTRA_HYPERPARAMETERS, as `sam deploy --parameter-overrides
+    TrainingHyperparameters=...` would) and uploads phiX174 again under a new name (new data to
+    the pipeline; its tiles repeat job 2's, which train.py drops: the same data). The job ends
+    worse than its baseline, is registered Rejected with the reason, and the endpoint keeps
+    serving job 2's model
+ 9. the model registry's history, as `hyenaflow models` prints it
 Everything is shut down at the end, also on Ctrl-C or failure.
 """
 
@@ -26,17 +35,19 @@ from urllib.parse import unquote_plus
 
 from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig, local_environment_overrides
 from hyenaflow.local.polling import wait_for
+from hyenaflow.model_history import ModelVersion, format_model_history, model_history, model_history_reader
 
 LAMBDA_PHAGE = REPO_ROOT / "data" / "lambda_phage_NC_001416.fa"
 PHIX174 = REPO_ROOT / "data" / "phix174_NC_001422.fa"
 # Each job trains with the local stack's budget (training_budget.py: train.py's defaults, 150
 # steps x 8 windows x 1024 bases, 1.2M tokens): about 70-90 s on 2 free cores (~15-20k
 # tokens/s), which takes lambda phage from perplexity ~12 to ~3.75 (uniform: 4.0); see
-# docs/benchmarks.md, "Training job" and "Demo and e2e".
-DEMO_ENVIRONMENT = {
-    # The follow-up model learns a different genome; a wide gate lets the demo show the update.
-    "QUALITY_GATE_MARGIN": "1.0",
-}
+# docs/benchmarks.md, "Training job" and "Demo and e2e". The quality gate keeps its defaults.
+# The job that cannot win (stage 8): train.py's learning rate far too high (the warm-start
+# default is 0.001), and a shorter run, since it only has to show the refusal.
+REFUSED_JOB_LEARNING_RATE = "0.5"
+REFUSED_JOB_MAX_STEPS = 50
+OVERRIDE_VARIABLE = "TRAINING_EXTRA_HYPERPARAMETERS"  # template parameter TrainingHyperparameters
 DEMO_QUERY_BASES = 200  # the endpoint is asked about the first bases of the lambda genome (left cos end)
 STAGE_TIMEOUT_S = 600.0
 RECONCILE_EVERY_S = 60.0
@@ -53,8 +64,12 @@ class DemoResult:
     seconds: float = 0.0
     endpoint_name: str | None = None
     training_jobs: list[str] = field(default_factory=list)
-    eval_perplexities: list[float] = field(default_factory=list)
+    # Per training job, in order: its artifact's metrics.json and folder, its registry entry.
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[Path] = field(default_factory=list)
+    registry: list[ModelVersion] = field(default_factory=list)
     endpoint_configs: list[str] = field(default_factory=list)
+    serving_config: str | None = None  # what the endpoint serves at the end
     plots: list[Path] = field(default_factory=list)
     score: dict[str, Any] | None = None
     error: str | None = None
@@ -122,9 +137,9 @@ class DemoRun:
 
     # -- stages ---------------------------------------------------------------------------
 
-    def ingest(self, path: Path) -> dict[str, Any]:
+    def ingest(self, path: Path, key: str | None = None) -> dict[str, Any]:
         staged_before = {obj["Key"] for obj in self._staged_objects()}
-        key = self.pipeline.put_file(path)
+        key = self.pipeline.put_file(path, key)
         self.progress("upload", f"{path.name} -> s3://{self.pipeline.data_bucket}/{key}")
         ingest = self.pipeline.function_for_handler("ingest_fasta")
         invocation = wait_for_stage(
@@ -199,9 +214,52 @@ class DemoRun:
             )
         metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
         self.progress(
-            "training", f"{name} Completed: eval perplexity {metrics.get('eval:perplexity')} (uniform = 4.0)"
+            "training",
+            f"{name} Completed: best eval perplexity {metrics.get('best:eval_perplexity')} at step "
+            f"{metrics.get('best:step')} (uniform over A C G T = 4.0)",
         )
         return job
+
+    def measured(self, metrics: dict[str, Any]) -> None:
+        """What the job measured on its held-out data (metrics.json): candidate and baseline."""
+        if "baseline_eval_perplexity" not in metrics:
+            self.progress(
+                "measured",
+                f"cold start: candidate eval perplexity {metrics['eval_perplexity']:.4f} "
+                f"(best of its evaluations, step {metrics['best_step']}); no model to compare with",
+            )
+            return
+        self.progress(
+            "measured",
+            f"on the same held-out data ({metrics['eval_bases']:,} bases): baseline = the serving model "
+            f"{metrics['baseline_eval_perplexity']:.4f}, candidate = this job's best weights (step "
+            f"{metrics['best_step']}) {metrics['eval_perplexity']:.4f}",
+        )
+        for source, figures in metrics.get("eval_by_source", {}).items():
+            self.progress(
+                "measured",
+                f"  {source} data ({figures['records']} records, {figures['bases']:,} bases): baseline "
+                f"{figures['baseline_eval_perplexity']:.4f} -> candidate {figures['eval_perplexity']:.4f}",
+            )
+
+    def decision(self, job_name: str) -> ModelVersion:
+        """deploy_model's decision on the job, once it is in the model registry."""
+
+        def registered() -> ModelVersion | None:
+            for version in model_history(
+                self.sagemaker, self.pipeline.model_package_group, self.pipeline.endpoint_name
+            ):
+                if version.training_job == job_name and version.reason:
+                    return version
+            return None
+
+        version = wait_for_stage(registered, f"deploy_model to register the model of {job_name}")
+        self.progress(
+            "registry",
+            f"{self.pipeline.model_package_group} version {version.version}: {version.decision} "
+            f"({version.check}): {version.reason}",
+        )
+        return version
 
     def endpoint(self, previous_config: str | None) -> dict[str, Any]:
         what = (
@@ -258,7 +316,8 @@ class DemoRun:
         self.progress("invoke", f"embed -> {_embedding_summary(embed)}")
         return score
 
-    def extract_artifact(self, job: dict[str, Any], index: int) -> list[Path]:
+    def extract_artifact(self, job: dict[str, Any], index: int) -> Path:
+        """model.tar.gz unpacked under <workdir>/models/<index>-<job>/ (plots, metrics.json ...)."""
         uri = job["ModelArtifacts"]["S3ModelArtifacts"]
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         target = self.workdir / "models" / f"{index}-{job['TrainingJobName']}"
@@ -267,11 +326,19 @@ class DemoRun:
         self.s3.download_file(bucket, key, str(archive))
         with tarfile.open(archive) as tar:
             tar.extractall(target, filter="data")
-        plots = sorted(target.glob("*.png"))
         self.progress("artifact", f"{uri} -> {target}")
-        for plot in plots:
-            self.progress("plot", str(plot))
-        return plots
+        return target
+
+    def serving_config(self) -> str:
+        """The endpoint config the endpoint serves, once no deployment is under way."""
+
+        def settled() -> str | None:
+            endpoint = self.sagemaker.describe_endpoint(EndpointName=self.pipeline.endpoint_name)
+            if endpoint["EndpointStatus"] != "InService" or endpoint.get("PendingDeploymentSummary"):
+                return None
+            return endpoint["EndpointConfigName"]
+
+        return wait_for_stage(settled, f"endpoint {self.pipeline.endpoint_name} to be InService")
 
     def _staged_objects(self) -> list[dict[str, Any]]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(
@@ -330,11 +397,15 @@ def run_demo(
     second_file: bool = True,
     write: Callable[[str], None] = print,
 ) -> DemoResult:
-    """Run the demo story; returns what happened (also printed as it happens)."""
+    """Run the demo story; returns what happened (also printed as it happens).
+
+    `train_steps` shortens every job (tests); `second_file=False` stops after the first model.
+    """
     progress = Progress(write)
     result = DemoResult()
     workdir = Path(workdir).resolve()
-    environment = {**DEMO_ENVIRONMENT, **({"MAX_STEPS": str(train_steps)} if train_steps else {})}
+    model_history_reader()  # before any Lambda runs in this process (model_history._registry)
+    environment = {"MAX_STEPS": str(train_steps)} if train_steps else {}
     config = PipelineConfig(
         workdir=workdir,
         environment_overrides=local_environment_overrides(environment),
@@ -363,26 +434,20 @@ def run_demo(
             )
             progress("stack", f"Lambda logs in {pipeline.runtime.log_dir}")
             run = DemoRun(pipeline, progress, workdir)
-            import_jobs: set[str] = set()
-            training_jobs: set[str] = set()
-            previous_config: str | None = None
-            files = [LAMBDA_PHAGE, PHIX174] if second_file else [LAMBDA_PHAGE]
-            for index, path in enumerate(files, start=1):
-                run.ingest(path)
-                job = run.import_job(import_jobs)
-                import_jobs.add(job["id"])
-                training = run.training(training_jobs)
-                training_jobs.add(training["TrainingJobName"])
-                result.training_jobs.append(training["TrainingJobName"])
-                metrics = {m["MetricName"]: m["Value"] for m in training.get("FinalMetricDataList", [])}
-                if "eval:perplexity" in metrics:
-                    result.eval_perplexities.append(metrics["eval:perplexity"])
-                endpoint = run.endpoint(previous_config)
-                previous_config = endpoint["EndpointConfigName"]
-                result.endpoint_name = endpoint["EndpointName"]
-                result.endpoint_configs.append(previous_config)
-                result.score = run.ask(endpoint["EndpointName"])
-                result.plots.extend(run.extract_artifact(training, index))
+            story = _Story(run, result)
+            story.train_and_decide(LAMBDA_PHAGE, expect="Approved")
+            if second_file:
+                story.train_and_decide(PHIX174, expect="Approved")
+                refusal_steps = min(REFUSED_JOB_MAX_STEPS, train_steps or REFUSED_JOB_MAX_STEPS)
+                story.override_hyperparameters(
+                    {"learning_rate": REFUSED_JOB_LEARNING_RATE, "max_steps": str(refusal_steps)}
+                )
+                story.train_and_decide(PHIX174, key=f"incoming/again/{PHIX174.name}", expect="Rejected")
+            result.serving_config = run.serving_config()
+            group, endpoint_name = pipeline.model_package_group, pipeline.endpoint_name
+            result.registry = model_history(run.sagemaker, group, endpoint_name)
+            for line in format_model_history(result.registry, group, endpoint_name):
+                progress("models", line)
             progress("stack", "shutting down")
         result.ok = True
     except DemoFailed as error:
@@ -390,10 +455,79 @@ def run_demo(
         progress("FAILED", str(error))
     result.seconds = time.monotonic() - progress.started
     if result.ok:
-        perplexities = ", ".join(
-            f"{job} {ppl:.3f}"
-            for job, ppl in zip(result.training_jobs, result.eval_perplexities, strict=False)
+        progress(
+            "done",
+            f"demo finished in {result.seconds:.0f}s; endpoint {result.endpoint_name} serves {result.serving_config}",
         )
-        progress("done", f"demo finished in {result.seconds:.0f}s; eval perplexity: {perplexities}")
+        for job, metrics, version in zip(result.training_jobs, result.metrics, result.registry, strict=False):
+            baseline = metrics.get("baseline_eval_perplexity")
+            progress(
+                "done",
+                f"{job}: baseline {'-' if baseline is None else f'{baseline:.4f}'}, candidate "
+                f"{metrics['eval_perplexity']:.4f} -> {version.decision}",
+            )
         progress("done", f"training curves: {', '.join(str(p) for p in result.plots)}")
     return result
+
+
+class _Story:
+    """The demo's stages for one genome upload: ingest, import, train, decide, serve."""
+
+    def __init__(self, run: DemoRun, result: DemoResult) -> None:
+        self.run = run
+        self.result = result
+        self.import_jobs: set[str] = set()
+        self.training_jobs: set[str] = set()
+
+    def train_and_decide(self, path: Path, expect: str, key: str | None = None) -> None:
+        run, result = self.run, self.result
+        run.ingest(path, key)
+        job = run.import_job(self.import_jobs)
+        self.import_jobs.add(job["id"])
+        training = run.training(self.training_jobs)
+        name = training["TrainingJobName"]
+        self.training_jobs.add(name)
+        result.training_jobs.append(name)
+        artifact = run.extract_artifact(training, len(result.training_jobs))
+        metrics = json.loads((artifact / "metrics.json").read_text())
+        result.metrics.append(metrics)
+        result.artifacts.append(artifact)
+        run.measured(metrics)
+        version = run.decision(name)
+        if version.decision != expect:
+            raise DemoFailed(
+                f"expected deploy_model to register {name} {expect}, it is {version.decision}: {version.reason}"
+            )
+        if version.decision == "Approved":
+            previous = result.endpoint_configs[-1] if result.endpoint_configs else None
+            endpoint = run.endpoint(previous)
+            result.endpoint_name = endpoint["EndpointName"]
+            result.endpoint_configs.append(endpoint["EndpointConfigName"])
+            result.score = run.ask(endpoint["EndpointName"])
+        else:
+            serving = run.serving_config()
+            run.progress(
+                "endpoint",
+                f"{run.pipeline.endpoint_name} still serves {serving}: the refused model was not deployed",
+            )
+            if result.endpoint_configs and serving != result.endpoint_configs[-1]:
+                raise DemoFailed(f"endpoint serves {serving}, expected {result.endpoint_configs[-1]}")
+        plots = sorted(artifact.glob("*.png"))
+        for plot in plots:
+            run.progress("plot", str(plot))
+        result.plots.extend(plots)
+
+    def override_hyperparameters(self, overrides: dict[str, str]) -> None:
+        """What a user does to change train.py's arguments: set TRAINING_EXTRA_HYPERPARAMETERS
+        (template parameter TrainingHyperparameters) on the functions that start training."""
+        pipeline = self.run.pipeline
+        for function in pipeline.functions.values():
+            if OVERRIDE_VARIABLE in function.environment:
+                current = json.loads(function.environment[OVERRIDE_VARIABLE] or "{}")
+                value = json.dumps({**current, **overrides})
+                pipeline.update_function_environment(function.logical_id, {OVERRIDE_VARIABLE: value})
+        self.run.progress(
+            "override",
+            f"{OVERRIDE_VARIABLE}={json.dumps(overrides)} on the training functions (in AWS: sam deploy "
+            f"--parameter-overrides TrainingHyperparameters=...): a learning rate far too high",
+        )

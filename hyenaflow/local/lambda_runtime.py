@@ -282,6 +282,14 @@ class LambdaRuntime:
     def log_path(self, function: LambdaFunction) -> Path:
         return self.log_dir / f"{function.logical_id}.log"
 
+    def update_function_environment(self, logical_id: str, variables: Mapping[str, str]) -> None:
+        """UpdateFunctionConfiguration's Environment: the function's variables change, and as
+        Lambda does, its next invocation runs in a new execution environment (a cold start
+        that reads them), never in one that read the old values."""
+        with self._lock:  # not while an invocation of any function runs
+            self.functions[logical_id].environment.update(variables)
+            self._containers.pop(logical_id, None)
+
     # -- one invocation --------------------------------------------------------------------
 
     def invoke(self, logical_id: str, event: Any, request_id: str | None = None) -> InvocationResult:

@@ -239,6 +239,17 @@ class LocalPipeline:
         return self.resources[self.resource_of_type("AWS::DynamoDB::Table")].ref
 
     @property
+    def model_package_group(self) -> str:
+        """The model registry's group (template resource AWS::SageMaker::ModelPackageGroup)."""
+        logical_id = self.resource_of_type("AWS::SageMaker::ModelPackageGroup")
+        return self.resources[logical_id].attributes["ModelPackageGroupName"]
+
+    @property
+    def endpoint_name(self) -> str:
+        """The endpoint deploy_model creates and updates (template parameter EndpointName)."""
+        return self.parameters["EndpointName"]
+
+    @property
     def sequence_store_id(self) -> str:
         for logical_id, resource in self.template["Resources"].items():
             if resource.get("Type") == "AWS::Omics::SequenceStore" and logical_id in self.resources:
@@ -263,6 +274,12 @@ class LocalPipeline:
                 f"template.yaml: expected one function with Handler {module}.*, found {len(matches)}"
             )
         return matches[0]
+
+    def update_function_environment(self, name: str, variables: Mapping[str, str]) -> None:
+        """Change a function's environment variables, as `sam deploy --parameter-overrides` (or
+        `aws lambda update-function-configuration`) does in AWS: later invocations see them."""
+        assert self.runtime is not None, "stack not started"
+        self.runtime.update_function_environment(self.function(name).logical_id, variables)
 
     def training_log(self, training_job_name: str) -> Path:
         """Where the SageMaker emulation writes the training job's output."""
@@ -314,6 +331,7 @@ class LocalPipeline:
             "AWS::SQS::Queue": self._create_queue,
             "AWS::Omics::SequenceStore": self._create_sequence_store,
             "AWS::CloudWatch::Alarm": self._create_alarm,
+            "AWS::SageMaker::ModelPackageGroup": self._create_model_package_group,
         }
         resources = self.template["Resources"]
         # Functions and other resources that only need a name first, so properties may !Ref them.
@@ -482,6 +500,15 @@ class LocalPipeline:
         cloudwatch.put_metric_alarm(AlarmName=name, **arguments)
         arn = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
         return LocalResource(name, {"Arn": arn})
+
+    def _create_model_package_group(self, logical_id: str, properties: dict[str, Any]) -> LocalResource:
+        name = properties.get("ModelPackageGroupName") or self._physical_name(logical_id)
+        arguments = {"ModelPackageGroupName": name}
+        if properties.get("ModelPackageGroupDescription"):
+            arguments["ModelPackageGroupDescription"] = properties["ModelPackageGroupDescription"]
+        arn = self.client("sagemaker").create_model_package_group(**arguments)["ModelPackageGroupArn"]
+        # CloudFormation: Ref returns the group's ARN.
+        return LocalResource(arn, {"ModelPackageGroupArn": arn, "ModelPackageGroupName": name})
 
     def _create_sequence_store(self, logical_id: str, properties: dict[str, Any]) -> LocalResource:
         omics = self.client("omics")

@@ -50,6 +50,13 @@ def read_json(environ: dict[str, Any]) -> dict[str, Any]:
     return json.loads(read_body(environ) or b"{}")
 
 
+def replace_json_body(environ: dict[str, Any], payload: dict[str, Any]) -> None:
+    """Give the downstream app `payload` as the request body (a request normalised on its way)."""
+    body = json.dumps(payload).encode()
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+
+
 def call_app(app: WsgiApp, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
     """Run a WSGI app and collect (status, headers, body)."""
     captured: dict[str, Any] = {}

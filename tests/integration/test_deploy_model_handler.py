@@ -1,6 +1,15 @@
-"""deploy_model against a moto server over HTTP: quality gate, blue/green update, alerts, follow-up."""
+"""deploy_model against a moto server over HTTP: quality gate, model registry, blue/green update,
+alerts, follow-up.
+
+Every Completed job is registered in the model package group with the gate's decision; only an
+Approved package is deployed. Figures come from the job's `[best]` metrics (candidate, baseline
+and the "seen" pair), never from `eval:perplexity` (the harness sets that one slightly worse, so
+a gate reading it would decide differently).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -15,45 +24,110 @@ from tests.integration.test_start_training_harness import (  # noqa: F401
 def _train(pipeline: Pipeline, import_job_id: str) -> str:
     """An import completes and start_training starts its job; returns the job name."""
     pipeline.omics.add_import_job(import_job_id, "COMPLETED")
+    pipeline.omics.read_sets[f"9{import_job_id[1:]}"] = "ACTIVE"  # the read set it imported
     result = pipeline.start_training(pipeline.import_event(import_job_id))
     assert result["outcome"] == "started", result
     return result["training_job"]
 
 
 def _finish(
-    pipeline: Pipeline, job: str, status: str = "Completed", eval_perplexity: float | None = 3.5
+    pipeline: Pipeline,
+    job: str,
+    status: str = "Completed",
+    eval_perplexity: float | None = 3.5,
+    baseline: float | None = None,
+    seen: tuple[float, float] | None = None,
 ) -> dict:
-    pipeline.end_job(job, status, eval_perplexity)
+    pipeline.end_job(job, status, eval_perplexity, baseline=baseline, seen=seen)
     return pipeline.deploy_model(pipeline.training_event(job, status))
 
 
-def test_first_completed_job_creates_the_endpoint_serving_the_artifact_code(pipeline: Pipeline) -> None:
+def _serving_first_model(pipeline: Pipeline, eval_perplexity: float = 3.7) -> str:
+    first = _train(pipeline, "4000000001")
+    assert _finish(pipeline, first, eval_perplexity=eval_perplexity)["outcome"] == "deployed"
+    pipeline.stack.alerts()  # drain
+    return first
+
+
+def _package(pipeline: Pipeline, job: str) -> dict[str, Any]:
+    (package,) = [
+        p for p in pipeline.model_packages() if p["CustomerMetadataProperties"]["TrainingJob"] == job
+    ]
+    return package
+
+
+# --- accept ------------------------------------------------------------------------------------
+
+
+def test_first_model_is_registered_approved_and_served_from_its_package(pipeline: Pipeline) -> None:
     job = _train(pipeline, "4000000001")
 
     result = _finish(pipeline, job, eval_perplexity=3.6)
 
     assert result["outcome"] == "deployed" and result["endpoint_action"] == "created"
+    package = _package(pipeline, job)
+    assert package["ModelApprovalStatus"] == "Approved" and package["ModelPackageVersion"] == 1
+    assert package["ApprovalDescription"].startswith("first model: nothing serves yet")
+    metadata = package["CustomerMetadataProperties"]
+    assert metadata["GateCheck"] == "first-model" and metadata["EvalPerplexity"] == "3.600000"
+    assert "BaselineEvalPerplexity" not in metadata and metadata["WarmStartFrom"] == "none: a cold start"
+    assert (metadata["ReadSets"], metadata["ReadSetCount"]) == ("9000000001", "1")  # data lineage
+    container = package["InferenceSpecification"]["Containers"][0]
+    assert container["ModelDataUrl"] == pipeline.describe_job(job)["ModelArtifacts"]["S3ModelArtifacts"]
+    # The artifact carries its own code/ (inference.py + hyenadna): nothing is downloaded.
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
     endpoint = pipeline.endpoint()
     assert endpoint is not None and endpoint["EndpointConfigName"] == job
     model = pipeline.stack.client("sagemaker").describe_model(ModelName=job)
-    environment = model["PrimaryContainer"]["Environment"]
-    assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
-    assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
-    assert (
-        model["PrimaryContainer"]["ModelDataUrl"]
-        == pipeline.describe_job(job)["ModelArtifacts"]["S3ModelArtifacts"]
-    )
+    assert model["PrimaryContainer"]["ModelPackageName"] == package["ModelPackageArn"]
     assert pipeline.slot()["state"] == "idle"
+    assert pipeline.stack.alerts() == []
 
 
-def test_better_model_updates_the_endpoint_blue_green_with_alarm_rollback(pipeline: Pipeline) -> None:
-    first = _train(pipeline, "4000000001")
-    _finish(pipeline, first, eval_perplexity=3.6)
+def test_cold_start_no_better_than_uniform_is_not_deployed(pipeline: Pipeline) -> None:
+    job = _train(pipeline, "4000000001")
+
+    result = _finish(pipeline, job, eval_perplexity=4.02)
+
+    assert result["outcome"] == "rejected" and pipeline.endpoint() is None
+    assert _package(pipeline, job)["CustomerMetadataProperties"]["GateCheck"] == "not-better-than-uniform"
+
+
+def test_accepted_warm_start_updates_the_endpoint_blue_green_and_records_both_figures(
+    pipeline: Pipeline,
+) -> None:
+    first = _serving_first_model(pipeline)
     second = _train(pipeline, "4000000002")
 
-    result = _finish(pipeline, second, eval_perplexity=3.4)
+    result = _finish(pipeline, second, eval_perplexity=3.4, baseline=3.6, seen=(3.55, 3.52))
 
-    assert result["endpoint_action"] == "updated"
+    assert result["outcome"] == "deployed" and result["endpoint_action"] == "updated"
+    assert (result["candidate"], result["baseline"]) == (3.4, 3.6)
+    # The second job warm-started from the model that was serving when it began, without a
+    # learning rate: train.py's warm-start defaults apply.
+    hyperparameters = pipeline.describe_job(second)["HyperParameters"]
+    assert hyperparameters["init_from"].endswith(f"{first}/output/model.tar.gz")
+    assert "learning_rate" not in hyperparameters and "warmup_steps" not in hyperparameters
+    # registry
+    package = _package(pipeline, second)
+    assert (package["ModelApprovalStatus"], package["ModelPackageVersion"]) == ("Approved", 2)
+    metadata = package["CustomerMetadataProperties"]
+    assert metadata["EvalPerplexity"] == "3.400000" and metadata["BaselineEvalPerplexity"] == "3.600000"
+    assert (
+        metadata["SeenBaselineEvalPerplexity"] == "3.550000" and metadata["SeenEvalPerplexity"] == "3.520000"
+    )
+    assert metadata["WarmStartFrom"] == hyperparameters["init_from"]
+    assert "at most its baseline 3.6000" in package["ApprovalDescription"]
+    # state table: the decision with both figures
+    gate = pipeline.job_record(second)["gate"]
+    assert (gate["decision"], gate["check"], gate["candidate"], gate["baseline"]) == (
+        "Approved",
+        "beats-baseline",
+        3.4,
+        3.6,
+    )
+    # blue/green update under the rollback alarms
     (update,) = pipeline.update_endpoint_calls
     assert update["EndpointConfigName"] == second
     policy = update["DeploymentConfig"]["BlueGreenUpdatePolicy"]
@@ -62,44 +136,84 @@ def test_better_model_updates_the_endpoint_blue_green_with_alarm_rollback(pipeli
     alarms = [a["AlarmName"] for a in update["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
     assert alarms == ROLLBACK_ALARMS
     assert pipeline.endpoint()["EndpointConfigName"] == second
-    # The second job warm-started from the model that was serving when it began.
-    assert pipeline.describe_job(second)["HyperParameters"]["init_from"].endswith(
-        f"{first}/output/model.tar.gz"
-    )
+    assert pipeline.stack.alerts() == []
 
 
-def test_worse_model_is_rejected_and_the_endpoint_keeps_serving(pipeline: Pipeline) -> None:
-    first = _train(pipeline, "4000000001")
-    _finish(pipeline, first, eval_perplexity=3.5)
-    pipeline.stack.alerts()  # drain
+# --- refuse ------------------------------------------------------------------------------------
+
+
+def _assert_refused_and_untouched(pipeline: Pipeline, job: str, serving: str, check: str) -> dict[str, Any]:
+    """Registered Rejected with the reason, in the state table, alerted; the endpoint untouched."""
+    package = _package(pipeline, job)
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert package["CustomerMetadataProperties"]["GateCheck"] == check
+    reason = package["ApprovalDescription"]
+    gate = pipeline.job_record(job)["gate"]
+    assert (gate["decision"], gate["check"], gate["reason"]) == ("Rejected", check, reason)
+    (alert,) = pipeline.stack.alerts()
+    assert f"model from {job} not deployed" in alert["subject"]
+    assert alert["details"]["reason"] == reason and alert["details"]["decision"] == "Rejected"
+    assert alert["details"]["modelPackage"] == package["ModelPackageArn"]
+    assert pipeline.update_endpoint_calls == []
+    assert pipeline.endpoint()["EndpointConfigName"] == serving
+    sagemaker = pipeline.stack.client("sagemaker")
+    assert job not in {m["ModelName"] for m in sagemaker.list_models()["Models"]}
+    assert pipeline.slot()["state"] == "idle"
+    return alert["details"]
+
+
+def test_regressed_model_is_registered_rejected_and_the_endpoint_keeps_serving(pipeline: Pipeline) -> None:
+    first = _serving_first_model(pipeline)
     second = _train(pipeline, "4000000002")
 
-    result = _finish(pipeline, second, eval_perplexity=3.9)
+    result = _finish(pipeline, second, eval_perplexity=3.62, baseline=3.6, seen=(3.55, 3.5))
 
     assert result["outcome"] == "rejected"
-    assert pipeline.update_endpoint_calls == []
-    assert pipeline.endpoint()["EndpointConfigName"] == first
-    (alert,) = pipeline.stack.alerts()
-    assert "not deployed" in alert["subject"] and "endpoint kept" in alert["details"]["reason"]
-    assert pipeline.slot()["state"] == "idle"
+    details = _assert_refused_and_untouched(pipeline, second, first, "regressed")
+    assert (details["candidateEvalPerplexity"], details["baselineEvalPerplexity"]) == (3.62, 3.6)
+    assert "3.6200 is above its baseline 3.6000" in details["reason"]
 
 
-def test_job_without_eval_perplexity_is_not_deployed(pipeline: Pipeline) -> None:
+def test_model_that_forgot_the_data_it_was_trained_on_is_refused_though_better_overall(
+    pipeline: Pipeline,
+) -> None:
+    first = _serving_first_model(pipeline)
+    second = _train(pipeline, "4000000002")
+
+    # Better overall (it learnt the new genome), but 5 % worse on the old one: over the 2 % tolerance.
+    result = _finish(pipeline, second, eval_perplexity=3.4, baseline=3.6, seen=(3.5, 3.675))
+
+    assert result["outcome"] == "rejected"
+    details = _assert_refused_and_untouched(pipeline, second, first, "forgot-seen-data")
+    assert (details["seenEvalPerplexity"], details["seenBaselineEvalPerplexity"]) == (3.675, 3.5)
+    assert (details["candidateEvalPerplexity"], details["baselineEvalPerplexity"]) == (3.4, 3.6)
+
+
+def test_a_cold_start_while_a_model_serves_cannot_be_compared_and_is_refused(pipeline: Pipeline) -> None:
+    first = _serving_first_model(pipeline)
+    second = _train(pipeline, "4000000002")
+
+    result = _finish(pipeline, second, eval_perplexity=3.1, baseline=None)  # no [best] baseline
+
+    assert result["outcome"] == "rejected"
+    _assert_refused_and_untouched(pipeline, second, first, "no-baseline")
+
+
+def test_job_without_best_metrics_is_registered_rejected_and_not_deployed(pipeline: Pipeline) -> None:
     job = _train(pipeline, "4000000001")
 
     result = _finish(pipeline, job, eval_perplexity=None)
 
     assert result["outcome"] == "rejected"
     assert pipeline.endpoint() is None
+    assert _package(pipeline, job)["CustomerMetadataProperties"]["GateCheck"] == "no-metric"
 
 
 @pytest.mark.parametrize("status", ["Failed", "Stopped"])
-def test_failed_or_stopped_job_alerts_and_leaves_the_endpoint_untouched(
+def test_failed_or_stopped_job_alerts_registers_nothing_and_leaves_the_endpoint_untouched(
     pipeline: Pipeline, status: str
 ) -> None:
-    first = _train(pipeline, "4000000001")
-    _finish(pipeline, first, eval_perplexity=3.5)
-    pipeline.stack.alerts()
+    first = _serving_first_model(pipeline, eval_perplexity=3.5)
     second = _train(pipeline, "4000000002")
 
     result = _finish(pipeline, second, status=status)
@@ -108,16 +222,20 @@ def test_failed_or_stopped_job_alerts_and_leaves_the_endpoint_untouched(
     (alert,) = pipeline.stack.alerts()
     assert f"{second} {status}" in alert["subject"]
     assert alert["details"]["failureReason"]
+    assert [p["CustomerMetadataProperties"]["TrainingJob"] for p in pipeline.model_packages()] == [first]
     assert pipeline.endpoint()["EndpointConfigName"] == first
     assert pipeline.update_endpoint_calls == []
     assert pipeline.slot()["state"] == "idle"  # the next import can train again
+
+
+# --- idempotency -------------------------------------------------------------------------------
 
 
 def test_replayed_and_out_of_order_completion_events_deploy_once(pipeline: Pipeline) -> None:
     first = _train(pipeline, "4000000001")
     _finish(pipeline, first, eval_perplexity=3.6)
     second = _train(pipeline, "4000000002")
-    _finish(pipeline, second, eval_perplexity=3.4)
+    _finish(pipeline, second, eval_perplexity=3.4, baseline=3.6)
 
     replay_second = pipeline.deploy_model(pipeline.training_event(second))
     late_first = pipeline.deploy_model(pipeline.training_event(first))  # arrives after the newer deploy
@@ -131,6 +249,66 @@ def test_replayed_and_out_of_order_completion_events_deploy_once(pipeline: Pipel
         first,
         second,
     ]
+    assert len(pipeline.model_packages()) == 2
+
+
+def _forget_that_the_job_was_handled(pipeline: Pipeline, job: str) -> None:
+    """What a crash after registering, before the job's end was recorded, leaves: no Powertools
+    idempotency record and no `handled#` marker, only the registry's package."""
+    from pipeline.state_table import TRAINING_JOB, PipelineState
+
+    dynamodb = pipeline.stack.client("dynamodb")
+    PipelineState(dynamodb, pipeline.stack.table).delete_marker(TRAINING_JOB, job)
+    items = dynamodb.scan(TableName=pipeline.stack.table)["Items"]
+    for item in items:
+        if item["pk"]["S"].startswith("idempotency#"):
+            dynamodb.delete_item(TableName=pipeline.stack.table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+def test_replay_with_its_records_cleared_registers_and_deploys_nothing_twice(pipeline: Pipeline) -> None:
+    first = _serving_first_model(pipeline)
+    second = _train(pipeline, "4000000002")
+    _finish(pipeline, second, eval_perplexity=3.4, baseline=3.6)
+    _forget_that_the_job_was_handled(pipeline, second)
+
+    replay = pipeline.deploy_model(pipeline.training_event(second))
+
+    assert replay["outcome"] == "deployed" and replay["endpoint_action"] == "already-deployed"
+    assert [p["ModelPackageVersion"] for p in pipeline.model_packages()] == [1, 2]
+    assert len(pipeline.update_endpoint_calls) == 1
+    assert pipeline.endpoint()["EndpointConfigName"] == second
+    assert pipeline.job_record(second)["gate"]["decision"] == "Approved"
+    assert first != second
+
+
+def test_replayed_refusal_with_its_records_cleared_is_not_registered_again(pipeline: Pipeline) -> None:
+    first = _serving_first_model(pipeline)
+    second = _train(pipeline, "4000000002")
+    _finish(pipeline, second, eval_perplexity=3.9, baseline=3.6)
+    pipeline.stack.alerts()
+    _forget_that_the_job_was_handled(pipeline, second)
+
+    replay = pipeline.deploy_model(pipeline.training_event(second))
+
+    assert replay["outcome"] == "rejected"
+    assert [p["ModelApprovalStatus"] for p in pipeline.model_packages()] == ["Approved", "Rejected"]
+    assert pipeline.endpoint()["EndpointConfigName"] == first
+
+
+def test_late_replay_of_an_older_approved_job_does_not_roll_the_endpoint_back(pipeline: Pipeline) -> None:
+    first = _serving_first_model(pipeline)
+    second = _train(pipeline, "4000000002")
+    _finish(pipeline, second, eval_perplexity=3.4, baseline=3.6)
+    _forget_that_the_job_was_handled(pipeline, first)
+
+    late_first = pipeline.deploy_model(pipeline.training_event(first))
+
+    assert late_first["outcome"] == "superseded"
+    assert pipeline.endpoint()["EndpointConfigName"] == second
+    assert len(pipeline.update_endpoint_calls) == 1
+
+
+# --- follow-up and retries -----------------------------------------------------------------------
 
 
 def test_imports_during_a_running_job_start_exactly_one_follow_up(pipeline: Pipeline) -> None:
@@ -159,11 +337,10 @@ def test_imports_during_a_running_job_start_exactly_one_follow_up(pipeline: Pipe
 def test_endpoint_mid_update_raises_so_the_deploy_is_retried(pipeline: Pipeline) -> None:
     from tests.integration.test_start_training_harness import _sagemaker_backend
 
-    first = _train(pipeline, "4000000001")
-    _finish(pipeline, first, eval_perplexity=3.6)
+    _serving_first_model(pipeline)
     _sagemaker_backend().endpoints[ENDPOINT].endpoint_status = "Updating"
     second = _train(pipeline, "4000000002")
-    pipeline.end_job(second, "Completed", 3.4)
+    pipeline.end_job(second, "Completed", 3.4, baseline=3.6)
 
     with pytest.raises(Exception, match="Updating"):
         pipeline.deploy_model(pipeline.training_event(second))
@@ -172,3 +349,4 @@ def test_endpoint_mid_update_raises_so_the_deploy_is_retried(pipeline: Pipeline)
 
     assert retried["endpoint_action"] == "updated"
     assert pipeline.endpoint()["EndpointConfigName"] == second
+    assert [p["ModelPackageVersion"] for p in pipeline.model_packages()] == [1, 2]  # registered once

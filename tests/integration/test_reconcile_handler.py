@@ -107,11 +107,11 @@ def test_failed_activation_alerts_once_and_is_retried_until_training_starts(pipe
 def test_rolled_back_deployment_is_noticed_and_the_previous_model_serves_again(pipeline: Pipeline) -> None:
     from tests.integration.test_start_training_harness import ENDPOINT, _sagemaker_backend
 
-    for import_job, perplexity in (("4000000001", 3.6), ("4000000002", 3.4)):
+    for import_job, perplexity, baseline in (("4000000001", 3.6, None), ("4000000002", 3.4, 3.6)):
         pipeline.omics.add_import_job(import_job, "COMPLETED")
         job = pipeline.start_training(pipeline.import_event(import_job))["training_job"]
-        pipeline.end_job(job, "Completed", perplexity)
-        pipeline.deploy_model(pipeline.training_event(job))
+        pipeline.end_job(job, "Completed", perplexity, baseline=baseline)
+        assert pipeline.deploy_model(pipeline.training_event(job))["outcome"] == "deployed"
     pipeline.stack.alerts()
     # The alarms fired during the bake: SageMaker rolled the endpoint back to the first config.
     _sagemaker_backend().endpoints[ENDPOINT].endpoint_config_name = "hyenaflow-4000000001"
@@ -122,6 +122,11 @@ def test_rolled_back_deployment_is_noticed_and_the_previous_model_serves_again(p
     assert {h["item"]: h["outcome"] for h in summary["handled"]} == {"endpoint": "rolled-back"}
     (alert,) = pipeline.stack.alerts()
     assert "hyenaflow-4000000002 rolled back" in alert["subject"]
+    # The registry says so too: the rolled-back package is no longer Approved for deployment.
+    first, second = pipeline.model_packages()
+    assert first["ModelApprovalStatus"] == "Approved"
+    assert second["ModelApprovalStatus"] == "Rejected" and "rolled back" in second["ApprovalDescription"]
+    assert second["CustomerMetadataProperties"]["GateDecision"] == "Approved"  # what the gate said
     # The next job is gated against, and warm-starts from, what really serves.
     pipeline.omics.add_import_job("4000000003", "COMPLETED")
     job = pipeline.start_training(pipeline.import_event("4000000003"))["training_job"]

@@ -6,6 +6,8 @@ botocore's `before-send` hook: the request has been serialised by the real clien
 client's real retry configuration (pipeline.aws_clients, standard mode) handles the throttling
 it injects. moto's SageMaker has no UpdateEndpoint and completes jobs instantly, so the harness
 adds UpdateEndpoint the same way and sets a job's end state (status, metrics) in moto's backend.
+The model registry is moto's with the local emulation's fixes in front (lambda_env.moto_stack),
+in a model package group created as template.yaml's ModelPackageGroup (Ref: its ARN).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ SEQUENCE_STORE_ID = "1234567890"
 ACCOUNT = "123456789012"
 STORE_S3_URI = f"s3://cr-0a1b2c3d4e5f6a7b-s3alias/{ACCOUNT}/sequenceStore/{SEQUENCE_STORE_ID}/"
 ENDPOINT = "hyenaflow-test"
+MODEL_PACKAGE_GROUP = "hyenaflow-models"
 ROLLBACK_ALARMS = ["hyenaflow-endpoint-5xx", "hyenaflow-endpoint-latency"]
 
 
@@ -236,18 +239,48 @@ class Pipeline:
     def describe_job(self, name: str) -> dict[str, Any]:
         return self.stack.client("sagemaker").describe_training_job(TrainingJobName=name)
 
-    def end_job(self, name: str, status: str = "Completed", eval_perplexity: float | None = 3.5) -> None:
-        """Give a moto training job the end state a real one would have."""
+    def end_job(
+        self,
+        name: str,
+        status: str = "Completed",
+        eval_perplexity: float | None = 3.5,
+        baseline: float | None = None,
+        seen: tuple[float, float] | None = None,
+    ) -> None:
+        """Give a moto training job the end state a real one would have: FinalMetricDataList
+        with the last value of each metric, the `[best]` line's among them. `seen` is (baseline,
+        candidate) on the data the starting model was trained on."""
         job = _sagemaker_backend().training_jobs[name]
         job.training_job_status = status
         job.secondary_status = status
         if status != "Completed":
             job.failure_reason = "AlgorithmError: train.py exited with 1"
-        job.final_metric_data_list = (
-            [{"MetricName": "eval:perplexity", "Value": eval_perplexity, "Timestamp": datetime.now(UTC)}]
-            if eval_perplexity is not None
-            else []
-        )
+        metrics: dict[str, float] = {}
+        if eval_perplexity is not None:
+            metrics |= {"eval:perplexity": eval_perplexity + 0.01, "best:eval_perplexity": eval_perplexity}
+            metrics["best:step"] = 100
+        if baseline is not None:
+            metrics["best:baseline_eval_perplexity"] = baseline
+        if seen is not None:
+            metrics["best:seen_baseline_eval_perplexity"], metrics["best:seen_eval_perplexity"] = seen
+        job.final_metric_data_list = [
+            {"MetricName": metric, "Value": value, "Timestamp": datetime.now(UTC)}
+            for metric, value in metrics.items()
+        ]
+
+    def model_packages(self) -> list[dict[str, Any]]:
+        """The registry's packages of the group, oldest first, as DescribeModelPackage shows them."""
+        sagemaker = self.stack.client("sagemaker")
+        summaries = sagemaker.list_model_packages(
+            ModelPackageGroupName=MODEL_PACKAGE_GROUP, SortBy="CreationTime", SortOrder="Ascending"
+        )["ModelPackageSummaryList"]
+        return [sagemaker.describe_model_package(ModelPackageName=s["ModelPackageArn"]) for s in summaries]
+
+    def job_record(self, name: str) -> dict[str, Any] | None:
+        """The state table's record of a training job (lineage and gate decision)."""
+        from pipeline.state_table import PipelineState
+
+        return PipelineState(self.stack.client("dynamodb"), self.stack.table).training_job(name)
 
     def endpoint(self) -> dict[str, Any] | None:
         try:
@@ -301,7 +334,7 @@ def _sagemaker_backend() -> Any:
     return sagemaker_backends[ACCOUNT][REGION]
 
 
-def pipeline_env(stack: MotoStack) -> dict[str, str]:
+def pipeline_env(stack: MotoStack, model_package_group: str = MODEL_PACKAGE_GROUP) -> dict[str, str]:
     return {
         "STATE_TABLE": stack.table,
         "ALERT_TOPIC_ARN": stack.topic_arn,
@@ -312,6 +345,7 @@ def pipeline_env(stack: MotoStack) -> dict[str, str]:
         "TRAINING_SOURCE_URI": f"s3://{stack.bucket}/code/training/sourcedir.tar.gz",
         "INFERENCE_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
         "ENDPOINT_NAME": ENDPOINT,
+        "MODEL_PACKAGE_GROUP": model_package_group,
         "JOB_NAME_PREFIX": "hyenaflow",
         "ROLLBACK_ALARM_NAMES": ",".join(ROLLBACK_ALARMS),
         "OMICS_TPS": "1000",
@@ -330,8 +364,11 @@ def pipeline_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     from moto.moto_api._internal.models import moto_api_backend
 
     moto_api_backend.reset()  # moto's backends live in this process and outlive each server
-    with moto_stack() as stack:
-        for name, value in pipeline_env(stack).items():
+    with moto_stack(model_registry=True) as stack:
+        group_arn = stack.client("sagemaker").create_model_package_group(
+            ModelPackageGroupName=MODEL_PACKAGE_GROUP
+        )["ModelPackageGroupArn"]
+        for name, value in pipeline_env(stack, group_arn).items():
             monkeypatch.setenv(name, value)
         # Each handler reads its settings once, at import: reloading it reads this environment.
         modules = {

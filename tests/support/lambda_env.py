@@ -1,5 +1,9 @@
-"""Test support for the ingest_fasta / poll_genbank Lambdas: a real moto server over HTTP, the
-pipeline's resources in it, a Lambda context, and a tiny HealthOmics fake.
+"""Test support for the Lambdas: a real moto server over HTTP, the pipeline's resources in it, a
+Lambda context, and a tiny HealthOmics fake.
+
+`moto_stack(model_registry=True)` puts the local SageMaker emulation's model registry
+(hyenaflow/local/sagemaker/model_packages.py) in front of moto, as the local stack does: moto
+5.2.5's UpdateModelPackage wipes what it is not given and its CreateModel accepts any package.
 
 HealthOmics is not in moto. `FakeOmicsImports` answers StartReadSetImportJob at botocore's
 `before-send` hook, i.e. after the real client has serialised and signed the request and before
@@ -14,6 +18,7 @@ import importlib
 import json
 import os
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -86,10 +91,47 @@ class MotoStack:
             wait_seconds = 0
 
 
+def _moto_with_model_registry() -> ThreadedMotoServer:
+    """moto's server with the emulation's model-registry operations (and CreateModel's package
+    check) answered by hyenaflow.local.sagemaker.model_packages; the rest is moto's alone."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from hyenaflow.local.account import account_for
+    from hyenaflow.local.aws_server import WsgiMotoServer
+    from hyenaflow.local.sagemaker.context import SageMakerContext
+    from hyenaflow.local.sagemaker.model_packages import ModelPackages
+    from hyenaflow.local.service_events import EventBus
+    from hyenaflow.local.wsgi import call_app, forward, request_scope
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    packages = ModelPackages(SageMakerContext(moto_app, Path(tempfile.gettempdir()), EventBus()))
+    operations = {
+        **packages.operations(),
+        "CreateModel": packages.refusing_undeployable(
+            lambda environ, start_response, *_: forward(start_response, *call_app(moto_app, environ))
+        ),
+    }
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        access_key, region, service = request_scope(environ)
+        operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
+        if service == "sagemaker" and operation in operations:
+            return operations[operation](environ, start_response, account_for(access_key), region)
+        return moto_app(environ, start_response)
+
+    return WsgiMotoServer(app, "127.0.0.1", 0)
+
+
 @contextlib.contextmanager
-def moto_stack(bucket: str = "hyenaflow-data-111122223333") -> Iterator[MotoStack]:
+def moto_stack(
+    bucket: str = "hyenaflow-data-111122223333", model_registry: bool = False
+) -> Iterator[MotoStack]:
     """A moto server on 127.0.0.1 with the data bucket, state table (pk/sk) and alert topic."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = (
+        _moto_with_model_registry()
+        if model_registry
+        else ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    )
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"

@@ -47,6 +47,42 @@ def test_train_py_given_the_local_budget_trains_as_with_no_arguments(
     assert vars(with_budget) == vars(with_defaults)
 
 
+def test_a_local_warm_start_trains_with_train_py_warm_start_defaults(
+    monkeypatch: pytest.MonkeyPatch, no_local_overrides: None
+) -> None:
+    from pipeline.settings import load_settings
+    from pipeline.training.settings import TrainingSettings
+    from pipeline.training.slot import training_hyperparameters
+
+    monkeypatch.delenv("SM_CHANNEL_MODEL", raising=False)
+    environment = {
+        "STATE_TABLE": "state",
+        "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+        "DATA_BUCKET": "data-bucket",
+        "SEQUENCE_STORE_ID": "1234567890",
+        "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sm",
+        "TRAINING_IMAGE_URI": "image:1",
+        "TRAINING_SOURCE_URI": "s3://data-bucket/code/training/sourcedir.tar.gz",
+        **local_environment_overrides(),
+    }
+    settings = load_settings(TrainingSettings, environment)
+    hyperparameters = training_hyperparameters(
+        settings, warm_start_model_uri="s3://data-bucket/models/job-1/output/model.tar.gz", region=None
+    )
+    # As the local SageMaker runner passes them: `--key value` for each non-sagemaker_ one.
+    passed = [
+        item
+        for key, value in hyperparameters.items()
+        if not key.startswith("sagemaker_")
+        for item in (f"--{key}", value)
+    ]
+
+    args = train.parse_args(["--data", "genome.fa", *passed])
+
+    assert args.learning_rate == train.DEFAULTS["warm_start_learning_rate"]
+    assert args.warmup_steps == train.DEFAULTS["warm_start_warmup_steps"]
+
+
 def test_environment_and_explicit_values_override_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYENAFLOW_LOCAL_MAX_STEPS", "200")
     monkeypatch.setenv("HYENAFLOW_LOCAL_BATCH_SIZE", "4")

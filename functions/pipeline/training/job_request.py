@@ -29,16 +29,21 @@ TRIGGER_TAG = "hyenaflow:trigger"
 def training_hyperparameters(
     settings: TrainingSettings, *, warm_start_model_uri: str | None, region: str | None
 ) -> dict[str, str]:
-    """train.py's arguments plus the toolkit's `sagemaker_*` keys (all strings: SageMaker's rule)."""
+    """train.py's arguments plus the toolkit's `sagemaker_*` keys (all strings: SageMaker's rule).
+
+    A cold start gets LEARNING_RATE. A warm start gets no `learning_rate`/`warmup_steps`, so
+    train.py's warm-start defaults apply (a gentler peak: continued pretraining must not unlearn
+    the serving model), or WARM_START_LEARNING_RATE / WARM_START_WARMUP_STEPS when set
+    (docs/contracts.md, "Training job request"). TRAINING_EXTRA_HYPERPARAMETERS come last and
+    override any of these, cold or warm.
+    """
     hyperparameters = {
         "sagemaker_program": "train.py",
         "sagemaker_submit_directory": settings.training_source_uri,
         "max_steps": str(settings.max_steps),
         "max_length": str(settings.max_length),
         "batch_size": str(settings.batch_size),
-        "learning_rate": repr(settings.learning_rate),
         "model_size": settings.model_size,
-        **settings.training_extra_hyperparameters,
     }
     if region:
         hyperparameters["sagemaker_region"] = region
@@ -46,7 +51,13 @@ def training_hyperparameters(
         hyperparameters["sagemaker_torch_distributed_enabled"] = "true"
     if warm_start_model_uri:
         hyperparameters["init_from"] = warm_start_model_uri
-    return hyperparameters
+        if settings.warm_start_learning_rate is not None:
+            hyperparameters["warm_start_learning_rate"] = repr(settings.warm_start_learning_rate)
+        if settings.warm_start_warmup_steps is not None:
+            hyperparameters["warm_start_warmup_steps"] = str(settings.warm_start_warmup_steps)
+    else:
+        hyperparameters["learning_rate"] = repr(settings.learning_rate)
+    return {**hyperparameters, **settings.training_extra_hyperparameters}
 
 
 def build_training_request(

@@ -28,9 +28,15 @@ class TrainingSettings(PipelineSettings):
     max_steps: int = Field(default=2000, ge=1)
     max_length: int = Field(default=1024, ge=16)
     batch_size: int = Field(default=8, ge=1)
+    # Peak learning rate of a cold start (the first model). A warm start (continued pretraining
+    # from the serving model) is sent no learning rate: train.py then uses its gentler
+    # warm-start defaults, or these two when set (docs/contracts.md, "Training job request").
     learning_rate: float = Field(default=6e-4, gt=0)
+    warm_start_learning_rate: float | None = Field(default=None, gt=0)
+    warm_start_warmup_steps: int | None = Field(default=None, ge=0)
     model_size: Literal["tiny", "small", "medium"] = "tiny"
-    # JSON object of further train.py arguments, e.g. {"eval_every": "200"}.
+    # JSON object of train.py arguments applied last, over everything above, cold or warm:
+    # the one way to override a hyperparameter (e.g. {"learning_rate": "0.0003", "eval_interval": "200"}).
     training_extra_hyperparameters: dict[str, str] = Field(default_factory=dict)
     # Reads on the HealthOmics control plane are documented at ~5 TPS for import/activation.
     omics_tps: float = Field(default=4.0, gt=0)
@@ -43,6 +49,12 @@ class TrainingSettings(PipelineSettings):
             parsed = json.loads(value or "{}")
             return {str(k): str(v) for k, v in parsed.items()}
         return value
+
+    @field_validator("warm_start_learning_rate", "warm_start_warmup_steps", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # A template parameter left empty arrives as "": train.py's own default applies.
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _spot_wait_covers_runtime(self) -> "TrainingSettings":
@@ -72,8 +84,14 @@ class DeploySettings(TrainingSettings):
     inference_image_uri: str
     endpoint_instance_type: str = "ml.m5.xlarge"
     endpoint_instance_count: int = Field(default=1, ge=1, le=20)
-    # Deploy when new_ppl <= serving_ppl * (1 + margin); 0.0 = never worse than what serves.
+    # The SageMaker model package group every finished job is registered in (name or ARN).
+    model_package_group: str = Field(min_length=1, max_length=170)
+    # The quality gate (quality_gate.py), on one job's figures, measured on its held-out data:
+    # deploy when candidate <= baseline (the serving model) x (1 + margin); 0.0 = never worse ...
     quality_gate_margin: float = Field(default=0.0, ge=0.0, le=1.0)
+    # ... and when the held-out perplexity on data the serving model was trained on ("seen") rose
+    # by at most this fraction of its baseline (forgetting).
+    forgetting_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
     traffic_routing: Literal["ALL_AT_ONCE", "CANARY"] = "ALL_AT_ONCE"
     canary_percent: int = Field(default=50, ge=1, le=99)
     # Blue/green: how long new traffic is watched (alarms) before the old fleet goes away.

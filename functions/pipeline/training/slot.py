@@ -303,10 +303,25 @@ def create_training_job(deps: TrainingDeps, job_name: str, trigger: str) -> None
     launch = training_launch(deps.settings.training_instance_type, deps.settings.training_instance_count)
     if launch.note:
         logger.warning(launch.note, extra={"training_job": job_name})
+    # Data lineage for the model registry: the read sets the job's channel holds as it starts.
+    read_set_ids = _read_set_ids(deps, "ACTIVE")
     try:
         deps.sagemaker.create_training_job(**request)
-        logger.info("training job created", extra={"training_job": job_name, "warm_start": bool(serving)})
     except ClientError as err:
         if not is_already_exists(err):
             raise
         logger.info("training job already exists (replay)", extra={"training_job": job_name})
+        return
+    deps.state.record_training_job(
+        job_name,
+        {
+            "trigger": trigger,
+            "read_set_ids": read_set_ids,
+            "training_data": read_sets_uri,
+            "init_from": request["HyperParameters"].get("init_from"),
+        },
+    )
+    logger.info(
+        "training job created",
+        extra={"training_job": job_name, "warm_start": bool(serving), "read_sets": len(read_set_ids)},
+    )

@@ -2,8 +2,8 @@
 
 It intercepts the operations moto gets wrong (by X-Amz-Target, and the runtime's
 `/endpoints/<name>/invocations` path) and hands each to the module of its resource:
-training jobs (training.py), models, endpoint configs and endpoints (endpoints.py), and
-InvokeEndpoint (runtime.py). Every other SageMaker call, and every other service, goes to moto
+training jobs (training.py), model packages (model_packages.py), models, endpoint configs and
+endpoints (endpoints.py), and InvokeEndpoint (runtime.py). Every other SageMaker call, and every other service, goes to moto
 unchanged.
 """
 
@@ -18,6 +18,7 @@ from hyenaflow.local.account import account_for
 from hyenaflow.local.sagemaker.context import SageMakerContext
 from hyenaflow.local.sagemaker.endpoints import Endpoints
 from hyenaflow.local.sagemaker.instance_types import use_botocore_instance_types
+from hyenaflow.local.sagemaker.model_packages import ModelPackages
 from hyenaflow.local.sagemaker.processes import STOP_GRACE_S
 from hyenaflow.local.sagemaker.runtime import INVOCATIONS_PATH, invoke_endpoint
 from hyenaflow.local.sagemaker.training import TrainingJobs
@@ -39,8 +40,13 @@ class SageMakerEmulation:
         use_botocore_instance_types()
         self.context = SageMakerContext(downstream, workdir, events)
         self.training = TrainingJobs(self.context)
-        self.endpoints = Endpoints(self.context)
-        self._operations = {**self.training.operations(), **self.endpoints.operations()}
+        self.model_packages = ModelPackages(self.context)
+        self.endpoints = Endpoints(self.context, self.model_packages)
+        self._operations = {
+            **self.training.operations(),
+            **self.model_packages.operations(),
+            **self.endpoints.operations(),
+        }
 
     @property
     def endpoint_url(self) -> str:

@@ -13,6 +13,8 @@ and each deployment is a real inference server (inference_server.py) on the conf
   (botocore sagemaker model, EndpointMetadata.FailureReason: "If the status of the endpoint is
   Failed, or the status is InService but update operation fails, this provides the reason").
 - DeleteEndpoint stops the endpoint's server.
+- CreateModel refuses a model package that does not exist or is not Approved, and a model made
+  from a package serves the package's container (model_packages.py).
 Each settled state puts a "SageMaker Endpoint State Change" event on the default bus.
 """
 
@@ -31,6 +33,7 @@ from hyenaflow.local.sagemaker.inference_server import (
     start_inference_server,
 )
 from hyenaflow.local.sagemaker.model_data import ModelDataUnavailable, fetch_model_data
+from hyenaflow.local.sagemaker.model_packages import ModelPackages
 from hyenaflow.local.wsgi import forward, json_error, json_response, read_json
 
 ENDPOINT_EVENT = "SageMaker Endpoint State Change"
@@ -55,13 +58,16 @@ def _endpoint_and_config(environ: dict[str, Any]) -> tuple[str, str]:
 class Endpoints:
     """The endpoint operations of one server and the inference servers behind its endpoints."""
 
-    def __init__(self, context: SageMakerContext) -> None:
+    def __init__(self, context: SageMakerContext, model_packages: ModelPackages) -> None:
         self.context = context
+        self.model_packages = model_packages
         self.servers: dict[Key, InferenceServer] = {}
 
     def operations(self) -> dict[str, Operation]:
         return {
-            "CreateModel": self._refuse_existing("ModelName", "_models", "model"),
+            "CreateModel": self.model_packages.refusing_undeployable(
+                self._refuse_existing("ModelName", "_models", "model")
+            ),
             "CreateEndpointConfig": self._refuse_existing(
                 "EndpointConfigName", "endpoint_configs", "endpoint configuration"
             ),
@@ -140,7 +146,9 @@ class Endpoints:
         sagemaker = self.context.client("sagemaker", region)
         variant = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"][0]
         model = sagemaker.describe_model(ModelName=variant["ModelName"])
-        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        container = self.model_packages.container_for(
+            account, region, model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        )
         if not container.get("ModelDataUrl"):
             raise ModelDataUnavailable(
                 f"Model {variant['ModelName']} has no ModelDataUrl; nothing to serve locally"
