@@ -24,6 +24,7 @@ RECONCILE_ENV = {
     "TRAINING_SOURCE_URI": "s3://data-bucket/code/training/sourcedir.tar.gz",
     "INFERENCE_IMAGE_URI": "image:2",
     "JOB_NAME_PREFIX": "hyenaflow",
+    "MODEL_PACKAGE_GROUP": "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/hyenaflow-models",
     "OMICS_TPS": "1000",
 }
 
