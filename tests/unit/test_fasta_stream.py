@@ -128,3 +128,42 @@ def test_seen_record_ids_stay_exact_while_the_table_grows():
     assert all(seen.add(i) for i in ids)
     assert not any(seen.add(i) for i in ids[::997])
     assert seen.add(b"contig_new")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 100, 4096])
+@pytest.mark.parametrize("fixture", ["phix174_windows_bom.fa", "phix174_classic_mac.fa"])
+def test_byte_order_mark_and_classic_mac_line_ends_convert_like_the_plain_file(fixture, chunk):
+    plain = (FIXTURES / "phix174_NC_001422.fa").read_bytes()
+    expected_fastq, expected = convert(plain, 4096, tile_len=1000)
+
+    fastq, summary = convert((FIXTURES / fixture).read_bytes(), chunk, tile_len=1000)
+
+    assert fastq == expected_fastq
+    assert (summary.records, summary.bases, summary.lines) == (1, 5386, expected.lines)
+    assert summary.first_record_id == "1"
+
+
+def test_classic_mac_file_reports_problems_on_the_right_line():
+    with pytest.raises(InvalidFasta) as raised:
+        convert(b">a\rACGT\rAC\r>b\rAC-GT\r", 3)
+    assert raised.value.line == 5 and "gap character '-'" in raised.value.problem
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"\xef\xbb\xbf", "contains no FASTA records"),
+        (b"\xef\xbb\xbfACGT\n", "expected a FASTA header starting with '>' but found 'ACGT'"),
+        (b">a\nAC\xef\xbb\xbfGT\n", "byte 0xef (column 3)"),
+    ],
+)
+def test_byte_order_mark_is_dropped_only_before_the_first_header(data, problem):
+    with pytest.raises(InvalidFasta) as raised:
+        convert(data, 2)
+    assert problem in raised.value.problem
+
+
+def test_a_greater_than_sign_inside_a_sequence_line_is_not_a_header():
+    with pytest.raises(InvalidFasta) as raised:
+        convert(b">a\nAC>GT\n", 4)
+    assert raised.value.line == 2 and "'>' (column 3)" in raised.value.problem

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hyenaflow.local.events import load_template
+from hyenaflow.local.template import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = REPO / "functions"
@@ -28,6 +28,8 @@ SERVERLESS_FUNCTIONS = {
 }
 FUNCTION_FOLDERS = sorted({r["Properties"]["Handler"].split(".")[0] for r in SERVERLESS_FUNCTIONS.values()})
 ALLOWED_THIRD_PARTY = {"boto3", "botocore", "aws_lambda_powertools", "pydantic"}
+# Allowed beyond those in one module each: ISA-L's gzip for the staged tiles (zlib is the fallback).
+ALLOWED_IN_ONE_MODULE = {"isal": "pipeline/ingest/staging.py"}
 HEAVY = {"torch", "transformers", "numpy", "sagemaker"}
 
 
@@ -101,7 +103,8 @@ def test_lambda_code_imports_only_the_standard_library_boto3_powertools_and_pyda
     for path in _modules():
         top = _top_levels(path) - {"__future__"}
         assert not top & HEAVY, f"{path.relative_to(REPO)} imports {sorted(top & HEAVY)}"
-        unexpected = top - first_party - ALLOWED_THIRD_PARTY - set(sys.stdlib_module_names)
+        here = {name for name, module in ALLOWED_IN_ONE_MODULE.items() if path == FUNCTIONS / module}
+        unexpected = top - first_party - ALLOWED_THIRD_PARTY - here - set(sys.stdlib_module_names)
         assert not unexpected, f"{path.relative_to(REPO)} imports {sorted(unexpected)}"
 
 
