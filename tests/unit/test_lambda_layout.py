@@ -28,8 +28,9 @@ SERVERLESS_FUNCTIONS = {
 }
 FUNCTION_FOLDERS = sorted({r["Properties"]["Handler"].split(".")[0] for r in SERVERLESS_FUNCTIONS.values()})
 ALLOWED_THIRD_PARTY = {"boto3", "botocore", "aws_lambda_powertools", "pydantic"}
-# Allowed beyond those in one module each: ISA-L's gzip for the staged tiles (zlib is the fallback).
-ALLOWED_IN_ONE_MODULE = {"isal": "pipeline/ingest/staging.py"}
+# Allowed beyond those in one module each: ISA-L's gzip for the staged tiles (zlib is the fallback)
+# and Biopython's GenBank/EMBL scanner, imported inside the flat-file reader only.
+ALLOWED_IN_ONE_MODULE = {"isal": "pipeline/ingest/staging.py", "Bio": "pipeline/sequence_files.py"}
 HEAVY = {"torch", "transformers", "numpy", "sagemaker"}
 
 
@@ -130,14 +131,21 @@ def test_helpers_only_tests_use_do_not_ship_in_the_lambda_package() -> None:
         assert not defined & test_only, f"{path.relative_to(REPO)} defines {sorted(defined & test_only)}"
 
 
-# -- the DNA alphabet: one file, shared by the Lambdas through a symlink ---------------------
+# -- files shared with the training side through symlinks: the alphabet, the sequence formats ----
+
+SHARED_FILES = {  # Lambda module -> the one file it is
+    "dna_alphabet.py": Path("../../hyenadna/alphabet.py"),
+    "sequence_files.py": Path("../../training_job/sequence_files.py"),
+}
 
 
-def test_the_lambdas_dna_alphabet_is_a_relative_link_to_hyenadna_alphabet() -> None:
-    link = FUNCTIONS / SHARED / "dna_alphabet.py"
+@pytest.mark.parametrize("name", sorted(SHARED_FILES))
+def test_files_shared_with_training_are_relative_links(name: str) -> None:
+    link = FUNCTIONS / SHARED / name
     assert link.is_symlink()
-    assert link.readlink() == Path("../../hyenadna/alphabet.py")  # relative: survives any checkout path
-    assert link.resolve() == (REPO / "hyenadna" / "alphabet.py").resolve()
+    assert link.readlink() == SHARED_FILES[name]  # relative: survives any checkout path
+    assert link.resolve() == (FUNCTIONS / SHARED / SHARED_FILES[name]).resolve()
+    assert (link.parent / SHARED_FILES[name]).resolve().is_file()
 
 
 def test_the_linked_alphabet_loads_as_a_module_of_the_lambda_package() -> None:
@@ -150,15 +158,16 @@ def test_the_linked_alphabet_loads_as_a_module_of_the_lambda_package() -> None:
 
 
 @pytest.mark.slow
-def test_sam_build_copies_the_alphabet_into_every_function_package() -> None:
+def test_sam_build_copies_the_shared_files_into_every_function_package() -> None:
     """Checks the output of `make build` (sam build); skipped when there is none."""
     build = REPO / ".aws-sam" / "build"
     if not build.is_dir():
         pytest.skip("no .aws-sam/build: run `make build` first")
-    source = REPO / "hyenadna" / "alphabet.py"
     for name in SERVERLESS_FUNCTIONS:
-        packaged = build / name / SHARED / "dna_alphabet.py"
-        assert packaged.is_file() and not packaged.is_symlink(), f"{name}: {packaged} is not a regular file"
-        assert filecmp.cmp(packaged, source, shallow=False), (
-            f"{name}: {packaged} differs from {source} (a build from before the last change? `make build`)"
-        )
+        for module, target in SHARED_FILES.items():
+            source = (FUNCTIONS / SHARED / target).resolve()
+            packaged = build / name / SHARED / module
+            assert packaged.is_file() and not packaged.is_symlink(), f"{name}: {packaged} is not a regular file"
+            assert filecmp.cmp(packaged, source, shallow=False), (
+                f"{name}: {packaged} differs from {source} (a build from before the last change? `make build`)"
+            )

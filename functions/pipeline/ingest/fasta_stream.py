@@ -53,8 +53,9 @@ KNOWN_BINARY_FORMATS = {
 
 
 @dataclass
-class InvalidFasta(Exception):
-    """Input that is not acceptable FASTA: what is wrong, where, and what the user should do."""
+class InvalidSequenceFile(Exception):
+    """An upload that cannot be ingested (bad FASTA or flat file): what is wrong, where, and what
+    the user should do."""
 
     problem: str
     action: str
@@ -66,11 +67,17 @@ class InvalidFasta(Exception):
 
 
 @dataclass(frozen=True)
-class FastaSummary:
+class SequenceSummary:
+    """What an ingested file held; flat files add what their records say about the organism."""
+
     records: int
     bases: int
     lines: int
     first_record_id: str
+    file_format: str = "FASTA"
+    organisms: tuple[str, ...] = ()  # distinct values, in order of first appearance
+    taxonomy_ids: tuple[str, ...] = ()
+    molecule_types: tuple[str, ...] = ()
 
 
 class SeenRecordIds:
@@ -125,6 +132,27 @@ def _first_line_is_complete(opening: bytearray) -> bool:
     )
 
 
+def bad_base(value: int, position: str, record_id: str) -> tuple[str, str]:
+    """(problem, action) for a sequence byte that is not IUPAC DNA; `position` says where it is."""
+    if value in PROTEIN_ONLY_LETTERS:
+        problem = (
+            f"{_describe_byte(value)} ({position}) of record {record_id!r} is not a nucleotide: "
+            "this looks like a protein sequence"
+        )
+        return problem, "upload DNA sequences (IUPAC nucleotide codes ACGTN/RYKMSWBDHV)"
+    if value in b"Uu":
+        return f"'U' ({position}) of record {record_id!r}: RNA, not DNA", "convert U to T before uploading"
+    if value in b"-.":
+        return (
+            f"gap character {chr(value)!r} ({position}) in record {record_id!r}",
+            "remove alignment gaps; upload unaligned sequences",
+        )
+    return (
+        f"{_describe_byte(value)} ({position}) of record {record_id!r} is not an IUPAC nucleotide code",
+        "sequence lines may hold only ACGTN/RYKMSWBDHV (any case); headers start with '>'",
+    )
+
+
 def _describe_byte(value: int) -> str:
     char = chr(value)
     return repr(char) if char.isprintable() and value < 128 else f"byte 0x{value:02x}"
@@ -133,7 +161,7 @@ def _describe_byte(value: int) -> str:
 class FastaToFastq:
     """Feed decoded FASTA bytes in chunks of any size; get FASTQ tile bytes back.
 
-    `feed()` and `finish()` raise InvalidFasta with the line number at the first problem.
+    `feed()` and `finish()` raise InvalidSequenceFile with the line number at the first problem.
     """
 
     def __init__(self, tile_len: int = TILE_LEN) -> None:
@@ -166,20 +194,22 @@ class FastaToFastq:
             chunk = chunk.replace(b"\r", b"\n")
         return self._parse(chunk)
 
-    def finish(self) -> tuple[bytes, FastaSummary]:
+    def finish(self) -> tuple[bytes, SequenceSummary]:
         opening = self._parse(self._begin()) if self._opening is not None else b""
         if not self._started:
-            raise InvalidFasta("the file is empty (0 bytes)", "upload a FASTA file with at least one record")
+            raise InvalidSequenceFile(
+                "the file is empty (0 bytes)", "upload a FASTA file with at least one record"
+            )
         if self._header is not None:  # last line was a header without a trailing newline
             self._start_record()
         tail = opening + self._end_record()
         if self._records == 0:
-            raise InvalidFasta(
+            raise InvalidSequenceFile(
                 "the file contains no FASTA records (only blank lines)",
                 "upload a FASTA file with at least one '>' record",
             )
         lines = self._line - (1 if self._at_line_start else 0)
-        return tail, FastaSummary(self._records, self._bases, lines, self._first_record_id)
+        return tail, SequenceSummary(self._records, self._bases, lines, self._first_record_id)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -205,7 +235,7 @@ class FastaToFastq:
                 stop = size if newline < 0 else newline
                 self._header += chunk[pos:stop]
                 if len(self._header) > MAX_HEADER_BYTES:
-                    raise InvalidFasta(
+                    raise InvalidSequenceFile(
                         f"header line is longer than {MAX_HEADER_BYTES} bytes",
                         "check that the file is FASTA text (a '>' header line, then sequence lines)",
                         self._header_line,
@@ -245,13 +275,13 @@ class FastaToFastq:
     def _check_file_start(self, chunk: bytes) -> None:
         for magic, what in KNOWN_BINARY_FORMATS.items():
             if chunk.startswith(magic):
-                raise InvalidFasta(
+                raise InvalidSequenceFile(
                     f"this is binary data ({what}), not FASTA text",
                     "upload FASTA (.fa/.fasta/.fna, optionally gzip-compressed)",
                     1,
                 )
         if b"\x00" in chunk[:65536]:
-            raise InvalidFasta(
+            raise InvalidSequenceFile(
                 "this is binary data (it contains NUL bytes), not FASTA text",
                 "upload FASTA (.fa/.fasta/.fna, optionally gzip-compressed)",
                 chunk[: chunk.index(b"\x00")].count(b"\n") + 1,
@@ -263,21 +293,21 @@ class FastaToFastq:
         try:
             text = header.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise InvalidFasta(
+            raise InvalidSequenceFile(
                 f"header is not UTF-8 text (byte 0x{header[err.start]:02x} at column {err.start + 2})",
                 "check that the file is FASTA text, not binary data",
                 self._header_line,
             ) from None
         fields = text.split(None, 1)
         if not fields:
-            raise InvalidFasta(
+            raise InvalidSequenceFile(
                 "header '>' has no record id",
                 "give every record an id right after '>' (e.g. '>chr1 description')",
                 self._header_line,
             )
         record_id = fields[0]
         if not self._seen.add(record_id.encode()):
-            raise InvalidFasta(
+            raise InvalidSequenceFile(
                 f"record id {record_id!r} appears twice in this file",
                 "give every record a unique id (the first word after '>')",
                 self._header_line,
@@ -293,7 +323,7 @@ class FastaToFastq:
         if self._record_id is None:
             return b""
         if self._writer.bases_in_record == 0:
-            raise InvalidFasta(
+            raise InvalidSequenceFile(
                 f"record {self._record_id!r} has no sequence",
                 "remove the empty record or add its sequence lines below the header",
                 self._record_line,
@@ -338,7 +368,7 @@ class FastaToFastq:
                     )
                 else:
                     hint = "a FASTA file starts with a header line '>record_id', followed by sequence lines"
-                raise InvalidFasta(
+                raise InvalidSequenceFile(
                     f"expected a FASTA header starting with '>' but found {shown!r}", hint, line_no
                 )
             line_no += 1
@@ -351,27 +381,8 @@ class FastaToFastq:
                 stripped = line.translate(None, WHITESPACE)
                 value = stripped[bad]
                 column = offset + line.index(bytes([value])) + 1
-                if value in PROTEIN_ONLY_LETTERS:
-                    problem = (
-                        f"{_describe_byte(value)} (column {column}) of record {self._record_id!r} is not a "
-                        "nucleotide: this looks like a protein sequence"
-                    )
-                    action = "upload DNA sequences (IUPAC nucleotide codes ACGTN/RYKMSWBDHV)"
-                elif value in b"Uu":
-                    problem = f"'U' (column {column}) of record {self._record_id!r}: RNA, not DNA"
-                    action = "convert U to T before uploading"
-                elif value in b"-.":
-                    problem = f"gap character {chr(value)!r} (column {column}) in record {self._record_id!r}"
-                    action = "remove alignment gaps; upload unaligned sequences"
-                else:
-                    problem = (
-                        f"{_describe_byte(value)} (column {column}) of record {self._record_id!r} "
-                        "is not an IUPAC nucleotide code"
-                    )
-                    action = (
-                        "sequence lines may hold only ACGTN/RYKMSWBDHV (any case); headers start with '>'"
-                    )
-                raise InvalidFasta(problem, action, line_no)
+                problem, action = bad_base(value, f"column {column}", self._record_id or "")
+                raise InvalidSequenceFile(problem, action, line_no)
             line_no, offset = line_no + 1, 0
         raise AssertionError("invalid byte not found again")  # pragma: no cover
 
@@ -379,7 +390,7 @@ class FastaToFastq:
 def inflate_if_gzip(raw_chunks: Iterable[bytes]) -> Iterator[bytes]:
     """Pass plain bytes through; inflate gzip (by magic bytes, also multi-member/bgzip) in bounded pieces.
 
-    Raises InvalidFasta for corrupt or truncated gzip.
+    Raises InvalidSequenceFile for corrupt or truncated gzip.
     """
     chunks = iter(raw_chunks)
     head = b""
@@ -402,7 +413,7 @@ def inflate_if_gzip(raw_chunks: Iterable[bytes]) -> Iterator[bytes]:
             try:
                 piece = inflater.decompress(data, INFLATE_PIECE_BYTES)
             except zlib.error as err:
-                raise InvalidFasta(
+                raise InvalidSequenceFile(
                     f"the gzip data is corrupt after {consumed:,} compressed bytes ({err})",
                     "re-compress the FASTA with gzip and upload it again",
                 ) from None
@@ -425,7 +436,7 @@ def inflate_if_gzip(raw_chunks: Iterable[bytes]) -> Iterator[bytes]:
         consumed += len(chunk)
         yield from inflate(chunk)
     if not inflater.eof:
-        raise InvalidFasta(
+        raise InvalidSequenceFile(
             f"the gzip stream is truncated (it ends after {consumed:,} compressed bytes without its trailer)",
             "the upload was probably cut short: upload the complete .gz file again",
         )
