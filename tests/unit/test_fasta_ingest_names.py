@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.fasta_stream import SequenceSummary
+from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.uploaded_fasta import (
     UploadedObject,
     import_client_token,

@@ -167,7 +167,9 @@ def test_sam_build_copies_the_shared_files_into_every_function_package() -> None
         for module, target in SHARED_FILES.items():
             source = (FUNCTIONS / SHARED / target).resolve()
             packaged = build / name / SHARED / module
-            assert packaged.is_file() and not packaged.is_symlink(), f"{name}: {packaged} is not a regular file"
+            assert packaged.is_file() and not packaged.is_symlink(), (
+                f"{name}: {packaged} is not a regular file"
+            )
             assert filecmp.cmp(packaged, source, shallow=False), (
                 f"{name}: {packaged} differs from {source} (a build from before the last change? `make build`)"
             )
