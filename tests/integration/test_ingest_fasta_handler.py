@@ -100,7 +100,10 @@ def test_sample_event_is_a_real_s3_eventbridge_object_created_event():
     event = load_event("s3_object_created_incoming.json")
     from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
-    parsed = S3EventNotificationEventBridgeModel.model_validate(event)
+    assert S3EventNotificationEventBridgeModel.model_validate(event).detail_type == "Object Created"
+    from ingest_fasta.models import ObjectCreatedEvent
+
+    parsed = ObjectCreatedEvent.model_validate(event)  # the handler's own model
     assert parsed.detail_type == "Object Created" and parsed.source == "aws.s3"
     data = (FASTA_FIXTURES / parsed.detail.object.key.rsplit("/", 1)[1]).read_bytes()
     assert parsed.detail.object.etag == hashlib.md5(data).hexdigest() and parsed.detail.object.size == len(

@@ -173,3 +173,25 @@ def test_sam_build_copies_the_shared_files_into_every_function_package() -> None
             assert filecmp.cmp(packaged, source, shallow=False), (
                 f"{name}: {packaged} differs from {source} (a build from before the last change? `make build`)"
             )
+
+
+@pytest.mark.slow
+def test_make_build_ships_bytecode_that_lambda_uses_without_checking_sources() -> None:
+    """Checks the output of `make build`; skipped when there is none. Lambda cannot write
+    __pycache__ (read-only /var/task), so the packages carry unchecked-hash .pyc for Python 3.11."""
+    import importlib.util
+
+    build = REPO / ".aws-sam" / "build"
+    if not build.is_dir():
+        pytest.skip("no .aws-sam/build: run `make build` first")
+    for name in SERVERLESS_FUNCTIONS:
+        package = build / name
+        for module in ("pipeline/observability.py", "botocore/client.py", "pydantic/main.py"):
+            source = package / module
+            cached = Path(importlib.util.cache_from_source(str(source)))
+            assert cached.is_file(), (
+                f"{name}: no {cached.relative_to(package)} (run `make build`, not `sam build`)"
+            )
+            flags = int.from_bytes(cached.read_bytes()[4:8], "little")
+            assert flags == 0b01, f"{cached}: not an unchecked-hash .pyc (flags {flags:#b})"
+        assert not (package / "numpy").exists(), f"{name}: numpy is in the package but no Lambda imports it"
