@@ -85,7 +85,8 @@ def test_a_problem_late_in_the_file_is_reported_with_its_line_across_chunks():
         (b">a\nAC-GT\n", 2, "gap character '-'"),
         (b">a\nACGT\n>b\nAC\n>a x\nGG\n", 5, "record id 'a' appears twice"),
         (b">a \xff\xfe\nAC\n", 1, "header is not UTF-8 text"),
-        (b"LOCUS       NC_001416  48502 bp    DNA\n", 1, "GenBank flat file"),
+        (b"LOCUS       NC_001416  48502 bp    DNA\n", 1, "GenBank flat file; name it .gb"),
+        (b"ID   AE017046; SV 1; circular; genomic DNA\n", 1, "EMBL flat file; name it .embl"),
     ],
 )
 def test_invalid_input_names_the_line_and_the_problem(data, line, fragment):

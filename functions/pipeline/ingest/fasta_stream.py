@@ -366,6 +366,8 @@ class FastaToFastq:
                     hint = (
                         "this looks like a GenBank flat file; name it .gb, .gbk or .gbff to upload it as one"
                     )
+                elif stripped.startswith(b"ID   "):
+                    hint = "this looks like an EMBL flat file; name it .embl to upload it as one"
                 else:
                     hint = "a FASTA file starts with a header line '>record_id', followed by sequence lines"
                 raise InvalidSequenceFile(
