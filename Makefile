@@ -4,17 +4,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+# What `make deploy` runs besides SAM: boto3 + sagemaker-core + the hyenaflow CLI, no torch.
+DEPLOY_VENV := .venv-deploy
+DEPLOY_PARAMETERS := .aws-sam/deploy-parameters.yaml
+# The containers run Python 3.12 (hyenaflow/images.py); the torch-free checks run on it too.
+PYTHON312 ?= python3.12
+PY312_VENV := .venv-py312
 CONSTRAINTS := requirements/constraints.txt
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv tools demo test test-fast lint format build validate checkov deploy bench pr clean
+.PHONY: help venv tools demo test test-fast test-py312 lint format build validate checkov deploy bench pr clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[lambda,training,endpoint,dev]'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[lambda,training,endpoint,dev,deploy,sdk]'
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with every pinned dependency
@@ -31,12 +37,28 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 
 tools: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## SAM CLI, cfn-lint and checkov (own venvs: their pins clash)
 
+$(DEPLOY_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install -q -c $(CONSTRAINTS) -e '.[deploy]'
+	touch $@
+
+$(PY312_VENV)/.installed: requirements/py312.txt
+	$(PYTHON312) -m venv $(PY312_VENV)
+	$(PY312_VENV)/bin/pip install -q -r requirements/py312.txt
+	touch $@
+
 demo: venv ## set up and run the whole flow on the local stack
 	$(VENV)/bin/hyenaflow demo
 
-test: venv tools ## set up and run every test, plus template checks
+test: venv tools ## set up and run every test, plus template checks and the Python 3.12 checks
 	$(MAKE) validate
 	$(PY) -m pytest -q -ra
+	$(MAKE) test-py312
+
+test-py312: ## training/inference code on the containers' Python 3.12 (torch-free parts; docs/deploy.md)
+	@if $(PYTHON312) -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then \
+		$(MAKE) $(PY312_VENV)/.installed && $(PY312_VENV)/bin/python -m pytest -q -ra -p no:cacheprovider tests/py312; \
+	else echo "test-py312: no Python 3.12 at '$(PYTHON312)'; the Python 3.12 checks did NOT run (make test-py312 PYTHON312=/path/to/python3.12)"; fi
 
 test-fast: venv ## unit and integration tests only
 	$(PY) -m pytest -q -ra tests/unit tests/integration
@@ -66,9 +88,10 @@ build: tools ## sam build, then byte-compile the function packages
 	$(SAM_VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version'
 	$(SAM_VENV)/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build > /dev/null
 
-deploy: build venv ## sam deploy --guided, then upload the training code bundle
-	$(SAM_VENV)/bin/sam deploy --guided
-	$(VENV)/bin/hyenaflow upload-training-code
+deploy: build $(DEPLOY_VENV)/.installed ## sam deploy --guided with the Region's container images, then upload the training code
+	$(DEPLOY_VENV)/bin/hyenaflow deploy-parameters --out $(DEPLOY_PARAMETERS) --parameter-overrides '$(PARAMETER_OVERRIDES)'
+	$(SAM_VENV)/bin/sam deploy --guided --parameter-overrides file://$(CURDIR)/$(DEPLOY_PARAMETERS)
+	$(DEPLOY_VENV)/bin/hyenaflow upload-training-code
 
 bench: venv ## run the CPU benchmarks (figures and commands: docs/benchmarks.md)
 	$(PY) bench/bench_model.py
@@ -81,4 +104,4 @@ bench: venv ## run the CPU benchmarks (figures and commands: docs/benchmarks.md)
 pr: lint test build ## everything CI runs
 
 clean: ## remove build outputs and virtual environments
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam build .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(DEPLOY_VENV) $(PY312_VENV) .aws-sam build .pytest_cache .ruff_cache

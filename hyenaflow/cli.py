@@ -6,16 +6,21 @@
     hyenaflow invoke --endpoint-name hyenaflow --task score --sequence ACGT... [--endpoint-url URL]
     hyenaflow upload-training-code [--bucket B | --stack-name S]   after `sam deploy`
     hyenaflow package-training-code --out sourcedir.tar.gz
+    hyenaflow deploy-parameters [--region R] [--parameter-overrides "K=V ..."]   (make deploy)
+    hyenaflow train (--read-set ID ... | --s3-uri s3://...) [--stack-name S] [--wait]
 
-Heavy imports (moto, torch via the demo) happen inside the commands, so `hyenaflow --help` and
-`hyenaflow invoke` start fast.
+Heavy imports (moto, torch via the demo, the sagemaker SDK) happen inside the commands, so
+`hyenaflow --help` and `hyenaflow invoke` start fast, and the commands `make deploy` runs
+(deploy-parameters, upload-training-code) need no torch (.venv-deploy).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -24,6 +29,10 @@ from typing import Any
 
 DEFAULT_WORKDIR = Path(".hyenaflow")  # git-ignored
 STACK_STATE_FILE = "stack.json"
+# The last line `local up` prints once the stack is ready (tests wait for it).
+READY_LINE = "# waiting for files and events; Ctrl-C stops the stack"
+EXAMPLE_GENOME = "data/lambda_phage_NC_001416.fa"
+EXAMPLE_SEQUENCE = "ACGTTGCAGGCTAGCTAGGATCCA"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +110,41 @@ def _parser() -> argparse.ArgumentParser:
     package = commands.add_parser("package-training-code", help="build the training source bundle tarball")
     package.add_argument("--out", type=Path, required=True)
     package.set_defaults(run=_cmd_package_training_code)
+
+    parameters = commands.add_parser(
+        "deploy-parameters",
+        help="template parameters for `sam deploy` with the Region's container images (make deploy)",
+    )
+    parameters.add_argument("--region", default=None, help="deploy Region (default: samconfig.toml's)")
+    parameters.add_argument(
+        "--parameter-overrides",
+        default="",
+        metavar='"K=V ..."',
+        help="parameters that win over samconfig.toml's",
+    )
+    parameters.add_argument("--template", type=Path, default=Path("template.yaml"))
+    parameters.add_argument("--samconfig", type=Path, default=Path("samconfig.toml"))
+    parameters.add_argument("--out", type=Path, default=Path(".aws-sam/deploy-parameters.yaml"))
+    parameters.set_defaults(run=_cmd_deploy_parameters)
+
+    train = commands.add_parser(
+        "train",
+        help="start one SageMaker training job with the sagemaker SDK (ModelTrainer), as start_training would",
+    )
+    data = train.add_mutually_exclusive_group(required=True)
+    data.add_argument(
+        "--read-set", action="append", dest="read_sets", metavar="ID", help="read set id (repeat)"
+    )
+    data.add_argument("--s3-uri", help="an S3 prefix with FASTA/FASTQ files")
+    train.add_argument("--stack-name", default=None, help="CloudFormation stack (default: samconfig.toml's)")
+    train.add_argument("--region", default=None)
+    train.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="no warm start from the serving model (start_training warm-starts)",
+    )
+    train.add_argument("--wait", action="store_true", help="wait for the job and stream its logs")
+    train.set_defaults(run=_cmd_train)
     return parser
 
 
@@ -132,36 +176,69 @@ def _cmd_local_up(args: argparse.Namespace) -> int:
         schedule_every_s=schedule_every_s,
     )
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # While starting, Ctrl-C and SIGTERM abort the start (LocalPipeline.start cleans up). Once up,
+    # they only set a flag, so that the stop always runs whole, from the main loop, however often
+    # the user presses Ctrl-C; it ends within about 2 s (AwsServer.stop).
+    _on_stop_signals(_interrupt)
     with LocalPipeline(config) as pipeline:
+        _on_stop_signals(lambda *_: stopped.set())
         state_file = write_stack_state(pipeline)
-        print(f"hyenaflow local stack up at {pipeline.endpoint_url} (Ctrl-C stops it)")
-        print("\n# point the AWS CLI / boto3 / hyenaflow invoke at it:")
-        for name, value in pipeline.env().items():
-            print(f"export {name}={value}")
-        print(
-            f"\n# drop a genome:\naws s3 cp data/lambda_phage_NC_001416.fa s3://{pipeline.data_bucket}/incoming/"
-        )
-        schedules = sorted({r.function_logical_id for r in pipeline.router.routes if r.schedule})
-        if schedules:
-            print(
-                f"# fire a schedule: hyenaflow fire-schedule {schedules[0]}   (schedules: {', '.join(schedules)})"
-            )
-        print(
-            f"# Lambda logs: {pipeline.runtime.log_dir}/   SageMaker logs: {pipeline.workdir / 'aws' / 'sagemaker'}/"
-        )
+        print("\n".join(local_up_instructions(pipeline)), flush=True)
         reported = 0
-        try:
-            while not stopped.wait(1.0):
-                errors = pipeline.delivery_errors()
-                for error in errors[reported:]:
-                    print(f"delivery error: {error}", file=sys.stderr)
-                reported = len(errors)
-        except KeyboardInterrupt:
-            pass
-        print("stopping the local stack ...")
+        while not stopped.wait(1.0):
+            errors = pipeline.delivery_errors()
+            for error in errors[reported:]:
+                print(f"delivery error: {error}", file=sys.stderr)
+            reported = len(errors)
+        print("stopping the local stack ...", flush=True)
         state_file.unlink(missing_ok=True)
+    # Stopped. What is left is memory for the OS to take back, but the interpreter's last garbage
+    # collections over moto's and botocore's objects take 1-2 s on a busy machine: exempt them.
+    gc.freeze()
     return 0
+
+
+def _on_stop_signals(handler: Any) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def local_up_instructions(stack: Any) -> list[str]:
+    """What `hyenaflow local up` prints: the `export` lines that point the AWS CLI, boto3 and
+    `hyenaflow invoke` at the stack (its env(), nothing else), then the commands that drop a genome
+    and follow it to the endpoint, with this stack's bucket, sequence store and endpoint names."""
+    endpoint = stack.parameters.get("EndpointName", "hyenaflow")
+    body = json.dumps({"task": "score", "sequences": [EXAMPLE_SEQUENCE]}, separators=(",", ":"))
+    lines = [
+        f"hyenaflow local stack up at {stack.endpoint_url}",
+        "",
+        "# point the AWS CLI (>= 1.38.5), boto3 (>= 1.37.5) and hyenaflow invoke at it:",
+        *(f"export {name}={shlex.quote(value)}" for name, value in stack.env().items()),
+        "",
+        "# drop a genome, then follow it: read set, training job, endpoint, an answer",
+        f"aws s3 cp {EXAMPLE_GENOME} s3://{stack.data_bucket}/incoming/",
+        f"aws omics list-read-sets --sequence-store-id {stack.sequence_store_id}",
+        "aws sagemaker list-training-jobs",
+        f"aws sagemaker describe-endpoint --endpoint-name {endpoint}",
+        f"aws sagemaker-runtime invoke-endpoint --endpoint-name {endpoint} --content-type application/json"
+        f" --body {shlex.quote(body)} answer.json   # AWS CLI v2: add --cli-binary-format raw-in-base64-out",
+        f"hyenaflow invoke --endpoint-name {endpoint} --task score --sequence {EXAMPLE_SEQUENCE}",
+        "",
+    ]
+    schedules = sorted({r.function_logical_id for r in stack.router.routes if r.schedule})
+    if schedules:
+        lines.append(
+            f"# fire a schedule: hyenaflow fire-schedule {schedules[0]}   (schedules: {', '.join(schedules)})"
+        )
+    lines += [
+        f"# Lambda logs: {stack.runtime.log_dir}/   SageMaker logs: {stack.workdir / 'aws' / 'sagemaker'}/",
+        READY_LINE,
+    ]
+    return lines
 
 
 def _print_invocation(function: Any, event: Any, result: Any) -> None:
@@ -295,9 +372,10 @@ def _cmd_upload_training_code(args: argparse.Namespace) -> int:
 
     import boto3
 
+    from hyenaflow.deploy_parameters import samconfig_deploy_parameters
     from hyenaflow.packaging import build_training_bundle
 
-    deploy_config = _samconfig_deploy_parameters()
+    deploy_config = samconfig_deploy_parameters()
     session = boto3.session.Session(region_name=args.region or deploy_config.get("region"))
     stack_name = args.stack_name or deploy_config.get("stack_name", "hyenaflow")
     bucket = args.bucket or _data_bucket_from_stack(session, stack_name)
@@ -307,16 +385,6 @@ def _cmd_upload_training_code(args: argparse.Namespace) -> int:
         session.client("s3").upload_file(str(bundle), bucket, args.key)
     print(f"uploaded the training code to s3://{bucket}/{args.key}")
     return 0
-
-
-def _samconfig_deploy_parameters(path: Path = Path("samconfig.toml")) -> dict[str, Any]:
-    """`sam deploy`'s saved answers (stack_name, region), when run from the project folder."""
-    import tomllib
-
-    if not path.exists():
-        return {}
-    config = tomllib.loads(path.read_text())
-    return config.get("default", {}).get("deploy", {}).get("parameters", {})
 
 
 def _data_bucket_from_stack(session: Any, stack_name: str) -> str:
@@ -331,6 +399,67 @@ def _data_bucket_from_stack(session: Any, stack_name: str) -> str:
     raise SystemExit(
         f"stack {stack_name}: cannot tell the data bucket from its outputs {sorted(outputs)}; pass --bucket"
     )
+
+
+# --- deploying and training on AWS ---------------------------------------------------------------
+
+
+def _cmd_deploy_parameters(args: argparse.Namespace) -> int:
+    import boto3
+
+    from hyenaflow.deploy_parameters import (
+        deploy_parameters,
+        parse_parameter_overrides,
+        samconfig_deploy_parameters,
+        template_parameter_defaults,
+        write_parameter_file,
+    )
+
+    saved = samconfig_deploy_parameters(args.samconfig)
+    region = args.region or saved.get("region") or boto3.session.Session().region_name
+    if not region:
+        print("no Region: pass --region or set region in samconfig.toml / AWS_REGION", file=sys.stderr)
+        return 2
+    parameters, warnings = deploy_parameters(
+        region=region,
+        saved=parse_parameter_overrides(saved.get("parameter_overrides")),
+        overrides=parse_parameter_overrides(args.parameter_overrides),
+        defaults=template_parameter_defaults(args.template),
+    )
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    write_parameter_file(parameters, args.out)
+    print(f"TrainingImageUri={parameters['TrainingImageUri']}")
+    print(f"InferenceImageUri={parameters['InferenceImageUri']}")
+    print(f"wrote {len(parameters)} parameters for {region} to {args.out}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from hyenaflow.deploy_parameters import samconfig_deploy_parameters
+    from hyenaflow.manual_training import deployed_training_settings, start_manual_training
+
+    deploy_config = samconfig_deploy_parameters()
+    session = boto3.session.Session(region_name=args.region or deploy_config.get("region"))
+    stack_name = args.stack_name or deploy_config.get("stack_name", "hyenaflow")
+    try:
+        settings = deployed_training_settings(session, stack_name)
+    except ClientError as error:
+        print(f"stack {stack_name}: cannot read start_training's settings: {error}", file=sys.stderr)
+        return 1
+    job_name = start_manual_training(
+        session,
+        settings,
+        read_set_ids=args.read_sets,
+        s3_uri=args.s3_uri,
+        warm_start=not args.from_scratch,
+        wait=args.wait,
+    )
+    print(f"started training job {job_name}; deploy_model gates and deploys it when it ends")
+    return 0
 
 
 if __name__ == "__main__":

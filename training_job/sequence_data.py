@@ -14,7 +14,7 @@ sequence format (`x.fa`) or it was given as the source itself: then it is an err
 Every process of a distributed job reads the whole source (each needs every record to sample
 the same global batches).
 
-FASTQ files hold the tiles written by ingest (`functions/common/fastq_tiles.py`): reads named
+FASTQ files hold the tiles written by ingest (`functions/pipeline/ingest/fastq_tiles.py`): reads named
 `<record_id>:<start>-<end>` (0-based, half-open). Tiles of one record may be spread over many
 files; they are sorted and rejoined exactly. A gap or an overlap between tiles is an error that
 names the record and the files/lines involved; an exact duplicate tile (same span, same bases,

@@ -22,8 +22,6 @@ import shutil
 import tarfile
 from pathlib import Path
 
-# What the inference container must pip-install on top of its own torch (same pins as pyproject).
-INFERENCE_REQUIREMENTS = "transformers==5.23.0\nsafetensors==0.8.0\nnumpy==2.3.5\n"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "test_*.py")
 
 
@@ -73,10 +71,8 @@ def write_model_artifact(model_dir: Path, model, metrics: dict, code_dir: Path) 
     for module in inference_modules(code_dir):
         shutil.copy2(module, code / module.name)
     shutil.copytree(Path(hyenadna.__file__).resolve().parent, code / "hyenadna", ignore=_IGNORE)
-    requirements = code_dir / "requirements.txt"
-    (code / "requirements.txt").write_text(
-        requirements.read_text() if requirements.is_file() else INFERENCE_REQUIREMENTS
-    )
+    # What the inference container pip-installs on top of its own torch (endpoint/requirements.txt).
+    shutil.copy2(code_dir / "requirements.txt", code / "requirements.txt")
 
 
 def fetch_model_dir(source: str, scratch: Path) -> Path:

@@ -15,7 +15,8 @@ Every transition is a conditional write: two Lambdas racing on the same slot can
 Items of the GenBank poller (`GenbankPollState`):
 - `genbank#poll / query#<hash of db+query>`: `window_end`, the end of the last modification-date
   window that was fetched completely.
-- `genbank#accession#<accession.version> / ingested`: this version was written to S3.
+- `genbank#accession#<accession.version> / ingested`: this version is in a complete S3 object
+  (`s3_key`, one poll run's FASTA).
 
 Powertools idempotency keeps its own `idempotency#<function>` items in the same table.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -358,13 +360,24 @@ class GenbankPollState:
         )
         return "Item" in response
 
-    def mark_seen(self, accession: str, key: str) -> None:
-        item = {
-            **self._seen_key(accession),
-            "s3_key": key,
-            "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        self._ddb.put_item(TableName=self._table, Item=_to_item(item))
+    def mark_seen(self, accessions: Sequence[str], key: str) -> None:
+        """Every accession.version in `accessions` is in the S3 object `key` (25 per BatchWriteItem)."""
+        ingested_at = datetime.now(UTC).isoformat(timespec="seconds")
+        items = [
+            {**self._seen_key(accession), "s3_key": key, "ingested_at": ingested_at}
+            for accession in dict.fromkeys(accessions)  # DynamoDB refuses a key twice in one batch
+        ]
+        requests = [{"PutRequest": {"Item": _to_item(item)}} for item in items]
+        for start in range(0, len(requests), 25):
+            pending = {self._table: requests[start : start + 25]}
+            for attempt in range(8):
+                pending = self._ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(2.0, 0.05 * 2**attempt))  # throttled items come back unprocessed
+            else:
+                left = len(pending[self._table])
+                raise RuntimeError(f"DynamoDB left {left} seen-items unwritten after retries")
 
     @staticmethod
     def _seen_key(accession: str) -> dict[str, str]:

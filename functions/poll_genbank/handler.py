@@ -1,4 +1,4 @@
-"""Schedule -> esearch/efetch new GenBank versions -> incoming/genbank/<accession.version>.fa."""
+"""Schedule -> esearch/efetch new GenBank versions -> one FASTA per run, incoming/genbank/genbank-<time>.fa."""
 
 from __future__ import annotations
 

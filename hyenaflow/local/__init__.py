@@ -19,11 +19,14 @@ API of the AWS server (the CLI, `make demo` and the tests build on it)::
         aws.endpoint_url        # "http://127.0.0.1:<port>" - one endpoint for every service
         aws.region              # "us-east-1"
         aws.account_id          # "123456789012" (moto's default account)
-        aws.env()               # AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, test credentials
+        aws.env()               # AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, test credentials,
+                                # AWS_DISABLE_HOST_PREFIX_INJECTION=true (for HealthOmics calls);
+                                # what `hyenaflow local up` prints as export lines
         aws.client("omics")     # boto3 client for this endpoint, inject_host_prefix=False
         aws.events.history      # every aws.omics / aws.sagemaker event emitted, in order
                                 # (full EventBridge envelopes)
-    # leaving the block (or aws.stop()) kills training/endpoint subprocesses, stops the server
+    # leaving the block (or aws.stop()) stops the server, then ends every training/endpoint
+    # subprocess at once (SIGTERM, SIGKILL after STOP_GRACE_S: sagemaker/processes.py)
 
 `start_aws_server(workdir, port=0, host="127.0.0.1", region="us-east-1")`: `workdir` receives
 training-job and endpoint work dirs and logs (`workdir/sagemaker/training/<job>/training.log`,

@@ -44,7 +44,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.routing import Map
 from werkzeug.serving import make_server
 
-from hyenaflow.local.account import ACCOUNT_ID, DEFAULT_REGION
+from hyenaflow.local.account import ACCOUNT_ID, DEFAULT_REGION, TEST_CREDENTIAL, client_environment
 from hyenaflow.local.omics import models as omics_models
 from hyenaflow.local.omics import urls as omics_urls
 from hyenaflow.local.sagemaker import SageMakerEmulation
@@ -132,7 +132,9 @@ class _Server(ThreadedMotoServer):
             self._ip_address, self._port, self._app, True, request_handler=_QuietRequestHandler
         )
         self._server_ready_event.set()
-        self._server.serve_forever()
+        # shutdown() waits for the loop to see its flag: a short poll keeps a stop quick. The loop
+        # closes the listening socket when it ends (werkzeug's serve_forever).
+        self._server.serve_forever(poll_interval=0.1)
 
 
 # --- the public handle -------------------------------------------------------------------------
@@ -152,39 +154,35 @@ class AwsServer:
     _stopped: bool = False
 
     def env(self) -> dict[str, str]:
-        """Environment variables that point boto3 (and our Lambdas) at this endpoint."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-        }
+        """Environment variables that point the AWS CLI, boto3 and our Lambdas at this endpoint."""
+        return client_environment(self.endpoint_url, self.region)
 
     def client(self, service: str, **kwargs: Any):  # noqa: ANN201 - boto3 clients have no common type
-        """A boto3 client for this endpoint, host-prefix injection off (as functions/common does)."""
+        """A boto3 client for this endpoint, host-prefix injection off (as functions/pipeline/aws_clients.py does)."""
         config = Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3})
         return boto3.client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=TEST_CREDENTIAL,
+            aws_secret_access_key=TEST_CREDENTIAL,
             config=config,
             **kwargs,
         )
 
     def stop(self) -> None:
-        """Stop training jobs and endpoint servers, then the HTTP server. Safe to call twice."""
+        """Stop accepting requests, then end training jobs and endpoint servers (within about
+        STOP_GRACE_S: `hyenaflow local up` must be gone within 3 s of Ctrl-C). Safe to call twice."""
         if self._stopped:
             return
         self._stopped = True
         atexit.unregister(self.stop)
+        # First: a client then finds the stack gone rather than half stopped, and a thread still
+        # calling it (a Lambda handler, a deployment fetching its model) fails at once.
+        self._server.stop()
         for close in reversed(self._closers):
             close()
         self._closers.clear()
-        self._server.stop()
 
     def __enter__(self) -> AwsServer:
         return self
@@ -233,7 +231,8 @@ def start_aws_server(
     )
     sagemaker.endpoint_url = aws.endpoint_url
     aws._closers.append(sagemaker.close)
-    aws._closers.append(omics_models.shutdown)
+    # Import threads are short; one still running is waited for by the next server's reset.
+    aws._closers.append(lambda: omics_models.shutdown(timeout_s=0.5))
     # Training and inference subprocesses run in their own sessions (so a stop ends their
     # children too); make sure they do not outlive an interpreter that forgot to call stop().
     atexit.register(aws.stop)

@@ -249,6 +249,8 @@ def _rule_schedule(expression: str) -> str:
 
 def scheduled_event(route: EventRoute, region: str) -> dict[str, Any]:
     """The payload a function receives from its schedule (an `Input` when the template sets one)."""
+    if route.input is not None and route.kind in ("ScheduleV2", "AWS::Scheduler::Schedule"):
+        return json.loads(with_scheduler_context(route.input, route, region))
     if route.input is not None:
         return json.loads(route.input)
     if route.kind == "ScheduleV2" or route.kind == "AWS::Scheduler::Schedule":
@@ -265,6 +267,20 @@ def scheduled_event(route: EventRoute, region: str) -> dict[str, Any]:
         "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{route.rule_name}"],
         "detail": {},
     }
+
+
+def with_scheduler_context(text: str, route: EventRoute, region: str) -> str:
+    """EventBridge Scheduler's context attributes in a target Input, replaced by their values
+    (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html)."""
+    values = {
+        "<aws.scheduler.scheduled-time>": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.schedule-arn>": f"arn:aws:scheduler:{region}:{ACCOUNT_ID}:schedule/default/{route.name}",
+        "<aws.scheduler.execution-id>": uuid.uuid4().hex[:16],
+        "<aws.scheduler.attempt-number>": "1",
+    }
+    for attribute, value in values.items():
+        text = text.replace(attribute, value)
+    return text
 
 
 # moto's default target input (EventTemplateParser) drops `account`; every real event has it.
@@ -298,7 +314,7 @@ class ScheduleClock:
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(10)
+            self._thread.join(0.5)  # firing a schedule is one SQS message; never hold up a stop
 
     def _run(self) -> None:
         due = {function_id: time.monotonic() + period for function_id, period in self.every_s.items()}

@@ -14,7 +14,9 @@ template sets. Retries come after a short local delay instead of Lambda's 1 and 
 
 Handlers of different functions share one interpreter here, so invocations run one at a time
 (the environment is process-wide) and each function's stdout (Powertools logs, EMF metrics)
-goes to its own log file instead of the terminal.
+goes to its own log file instead of the terminal. One at a time honours any reserved concurrency
+(`ReservedConcurrentExecutions`, read into `LambdaFunction.reserved_concurrency`) of 1 or more;
+a function that reserves 0 is throttled, as in Lambda: its events wait in its invoke queue.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class LambdaFunction:
     on_failure_arn: str | None = None  # EventInvokeConfig OnFailure destination (SQS/SNS)
     dead_letter_arn: str | None = None  # DeadLetterQueue target (SQS/SNS)
     region: str = "us-east-1"
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; None: the account's pool
 
     @property
     def arn(self) -> str:
@@ -89,6 +92,9 @@ def functions_from_template(
         on_failure = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
         dead_letter = properties.get("DeadLetterQueue") or globals_.get("DeadLetterQueue") or {}
         code_uri = properties.get("CodeUri", globals_.get("CodeUri", "."))
+        reserved = properties.get(
+            "ReservedConcurrentExecutions", globals_.get("ReservedConcurrentExecutions")
+        )
         functions[logical_id] = LambdaFunction(
             logical_id=logical_id,
             name=properties.get("FunctionName") or f"{stack_name}-{logical_id}",
@@ -101,6 +107,7 @@ def functions_from_template(
             on_failure_arn=on_failure.get("Destination"),
             dead_letter_arn=dead_letter.get("TargetArn"),
             region=region,
+            reserved_concurrency=None if reserved is None else int(reserved),
         )
     return functions
 
@@ -436,24 +443,31 @@ class LambdaRuntime:
         else:
             raise ValueError(f"on-failure destination {arn}: the local stack supports SQS and SNS")
 
-    def deliver_pending(self) -> int:
+    def deliver_pending(self, stop: threading.Event | None = None) -> int:
         """Invoke every event waiting in the invoke queues and every retry that is due; returns
-        how many invocations ran (0 when idle)."""
+        how many invocations ran (0 when idle). Once `stop` is set, starts no further invocation."""
         ran = 0
         now = time.monotonic()
         due = [retry for retry in self.retries if retry.due <= now]
         self.retries = [retry for retry in self.retries if retry.due > now]
         for pending in due:
+            if stop is not None and stop.is_set():
+                self.retries.append(pending)
+                continue
             result = self.invoke(pending.function.logical_id, pending.event, pending.request_id)
             pending.attempts += 1
             ran += 1
             if not result.ok:
                 self._after_failure(pending, result)
         for logical_id, url in self.queue_urls.items():
+            if getattr(self.functions.get(logical_id), "reserved_concurrency", None) == 0:
+                continue  # throttled: Lambda keeps the events queued (up to the event age limit)
             messages = self.sqs.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
             ).get("Messages", [])
             for message in messages:
+                if stop is not None and stop.is_set():
+                    return ran  # not taken: it stays in its queue
                 # Taken: from here on the retries are the runtime's, as in Lambda's own queue.
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
                 event = as_delivered_event(message["Body"], message["MessageId"])
@@ -479,14 +493,17 @@ class DeliveryLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = 0.5) -> None:
+        """Deliver nothing more. A handler still running after `timeout_s` is left to finish on
+        its own (a daemon thread): a stopping stack does not wait for it (Ctrl-C on `local up`
+        must stop it within 3 s, and poll_genbank may be in the middle of NCBI's back-off)."""
         self._stop.set()
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                ran = self.runtime.deliver_pending()
+                ran = self.runtime.deliver_pending(self._stop)
             except Exception as error:  # noqa: BLE001 - keep delivering; the error is reported
                 self.errors.append("".join(traceback.format_exception(error)))
                 ran = 0

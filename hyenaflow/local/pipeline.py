@@ -52,6 +52,13 @@ LOCAL_ENVIRONMENT = {
     "BAKE_SECONDS": "0",
     "TERMINATION_WAIT_SECONDS": "0",
 }
+# Template parameters without a default that `make deploy` fills in (hyenaflow/deploy_parameters.py):
+# the images it resolves for us-east-1 and the default instance types. The local runners ignore
+# images; tests/unit/test_default_images.py keeps these equal to what make deploy resolves.
+LOCAL_PARAMETERS = {
+    "TrainingImageUri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch:2.13-cu133-amzn2023-sagemaker",
+    "InferenceImageUri": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312",
+}
 # `HYENAFLOW_LOCAL_<VAR>=value` in the environment overrides function variable <VAR> locally.
 LOCAL_OVERRIDE_PREFIX = "HYENAFLOW_LOCAL_"
 
@@ -333,6 +340,8 @@ class LocalPipeline:
             if "Default" in spec:
                 value = spec["Default"]
                 self.parameters[name] = ",".join(value) if isinstance(value, list) else str(value)
+            if not self.parameters.get(name) and name in LOCAL_PARAMETERS:
+                self.parameters[name] = LOCAL_PARAMETERS[name]
 
     def _resolve_leniently(self, value: Any, resolver: IntrinsicResolver) -> Any:
         """Resolve properties whose references exist; drop the few that point at resources the

@@ -2,8 +2,10 @@
 
 moto 5.2.5 emits EventBridge events for buckets with EventBridge notifications, but not in AWS's
 shape (one constant event id, `eTag` instead of `etag`, `reason: ObjectCreated`,
-`version-id: "null"`). `install_s3_eventbridge_hook()` replaces that emitter with one that emits
-the shape https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html documents.
+`version-id: "null"`), and two events for one CompleteMultipartUpload (a PutObject one from
+inside it, then its own). `install_s3_eventbridge_hook()` replaces that emitter with one that emits
+the shape https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html documents, one
+event per object created.
 """
 
 from __future__ import annotations
@@ -76,12 +78,10 @@ def install_s3_eventbridge_hook() -> Callable[[], None]:
     original = notifications._send_event_bridge_message
 
     def send_event_bridge_message(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
-        event = s3_eventbridge_event(
-            str(event_name.value if hasattr(event_name, "value") else event_name),
-            bucket.name,
-            bucket.region_name,
-            key,
-        )
+        name = str(event_name.value if hasattr(event_name, "value") else event_name)
+        if name == "s3:ObjectCreated:Put" and getattr(key, "multipart", None) is not None:
+            return  # moto's inner put_object of CompleteMultipartUpload: S3 sends only the latter
+        event = s3_eventbridge_event(name, bucket.name, bucket.region_name, key)
         if event is None:
             return
         backend = events_backends[account_id][bucket.region_name]

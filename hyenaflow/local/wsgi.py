@@ -19,7 +19,14 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 424: "Failed Dependency", 500: "Error"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    424: "Failed Dependency",
+    500: "Error",
+    503: "Service Unavailable",
+}
 
 
 def request_scope(environ: dict[str, Any]) -> tuple[str, str, str]:

@@ -20,19 +20,11 @@ import pytest
 from hyenaflow.client import invoke
 from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig, local_environment_overrides
 from tests.support import polling
+from tests.support.training_budget import TINY_TRAINING
 
 pytestmark = pytest.mark.slow
 
 LAMBDA_PHAGE = REPO_ROOT / "data" / "lambda_phage_NC_001416.fa"
-# A few seconds of CPU training: the test proves the plumbing, the demo shows learning.
-E2E_ENVIRONMENT = {
-    "MAX_STEPS": "8",
-    "MAX_LENGTH": "128",
-    "BATCH_SIZE": "4",
-    "TRAINING_EXTRA_HYPERPARAMETERS": json.dumps(
-        {"eval_interval": "4", "log_interval": "4", "eval_windows": "4"}
-    ),
-}
 FLOW_DEADLINE_S = 480.0
 
 
@@ -43,7 +35,7 @@ def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = FLOW_DE
 @pytest.fixture
 def pipeline(tmp_path: Path):
     config = PipelineConfig(
-        workdir=tmp_path / "local", environment_overrides=local_environment_overrides(E2E_ENVIRONMENT)
+        workdir=tmp_path / "local", environment_overrides=local_environment_overrides(TINY_TRAINING)
     )
     with LocalPipeline(config) as pipeline:
         yield pipeline

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hyenaflow.cli import main, write_stack_state
+from hyenaflow.cli import local_up_instructions, main, write_stack_state
 from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig
 from tests.support import polling
 
@@ -158,6 +158,20 @@ def test_local_up_serves_until_terminated_and_fires_schedules(tmp_path: Path) ->
     assert f"export AWS_ENDPOINT_URL={state['endpoint_url']}" in output
     assert "[lambda] ReconcileFunction ok" in output
     assert not (workdir / "stack.json").exists()
+
+
+def test_readme_shows_the_exports_and_aws_commands_local_up_prints(tmp_path: Path) -> None:
+    config = PipelineConfig(workdir=tmp_path / "local", deliver=False, upload_training_code=False)
+    with LocalPipeline(config) as pipeline:
+        printed = local_up_instructions(pipeline)
+        store_id = pipeline.sequence_store_id
+    readme = (REPO_ROOT / "README.md").read_text()
+
+    exports = [line.partition("=")[0] for line in printed if line.startswith("export ")]
+    assert "export AWS_DISABLE_HOST_PREFIX_INJECTION" in exports
+    assert [name for name in exports if f"\n{name}=" not in readme] == []
+    commands = [line.replace(store_id, "<printed id>") for line in printed if line.startswith("aws ")]
+    assert len(commands) == 5 and [command for command in commands if command not in readme] == []
 
 
 def test_upload_training_code_finds_the_data_bucket_in_the_stack_outputs(

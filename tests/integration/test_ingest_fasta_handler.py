@@ -221,6 +221,26 @@ def test_import_throttling_is_retried_with_backoff_until_it_succeeds(stack, hand
     assert omics.requests[0]["clientToken"] == omics.requests[2]["clientToken"]
 
 
+def test_import_calls_of_one_instance_are_spaced_to_its_share_of_omics_tps(stack, monkeypatch):
+    from pipeline.aws_clients import client
+
+    # Given 2 calls/s for the function, shared by its (reserved) 2 instances: 1 call/s each
+    monkeypatch.setenv("OMICS_TPS", "2")
+    monkeypatch.setenv("MAX_CONCURRENCY", "2")
+    handler = fresh_lambda_module("ingest_fasta.handler")
+    omics = FakeOmicsImports().attach(client("omics"))
+    data = (FASTA_FIXTURES / "phix174_NC_001422.fa").read_bytes()
+
+    # When this instance ingests three small files back to back
+    for n in range(3):
+        assert invoke(handler, upload(stack, f"incoming/spaced/{n}.fa", data))["status"] == "imported"
+
+    # Then its StartReadSetImportJob calls are at least a second apart (4 instances could not pass 2/s)
+    starts = [request["_at"] for request in omics.requests]
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    assert len(starts) == 3 and min(gaps) >= 1.0 - 0.02
+
+
 REJECTED_CASES = [
     ("empty.fa", None, "the file is empty"),
     ("not_fasta.fasta", 1, "expected a FASTA header starting with '>'"),
@@ -287,3 +307,61 @@ def test_event_for_an_object_that_is_already_gone_is_skipped(stack, handler, omi
     stack.client("s3").delete_object(Bucket=stack.bucket, Key="incoming/gone.fa")
     assert invoke(handler, event)["status"] == "skipped"
     assert omics.requests == []
+
+
+def long_key(prefix: str, total_chars: int, tail: str = "") -> str:
+    """incoming/<folders>/<name>.fa of exactly `total_chars` characters."""
+    folders = "".join(f"sequencing-run-{n:02d}-with-a-descriptive-folder-name/" for n in range(10))
+    head = f"{prefix}{folders}sample-"
+    return head + "x" * (total_chars - len(head) - len(tail) - len(".fa")) + tail + ".fa"
+
+
+def test_a_key_of_over_a_thousand_characters_is_imported_under_names_healthomics_accepts(
+    stack, handler, omics
+):
+    data = (FASTA_FIXTURES / "phix174_NC_001422.fa").read_bytes()
+    key = long_key("incoming/", 1020)
+    assert len(key) == 1020  # S3 allows 1,024; the staged key would repeat the file name twice
+
+    result = invoke(handler, upload(stack, key, data))
+
+    assert result["status"] == "imported"  # the fake answers ValidationException as HealthOmics would
+    [request] = omics.requests
+    [source] = request["sources"]
+    staged_key = source["sourceFiles"]["source1"].removeprefix(f"s3://{stack.bucket}/")
+    assert len(staged_key.encode()) <= 1024 and staged_key.startswith("staged/sequencing-run-00-")
+    assert staged_key.endswith(".001.fastq.gz") and stack.keys(staged_key) == [staged_key]
+    assert len(source["sampleId"]) == len(source["subjectId"]) == len(source["name"]) == 127
+    assert source["sampleId"].startswith("sample-xxx")
+    header, _, sequence = data.partition(b"\n")
+    record_id = header[1:].split()[0].decode()
+    expected = sequence.replace(b"\r", b"").replace(b"\n", b"").upper()
+    assert rejoin_fastq(read_staged_fastq(stack, source["sourceFiles"]["source1"])) == {record_id: expected}
+
+
+def test_long_keys_that_differ_only_past_what_fits_get_different_staged_keys_and_sample_ids(
+    stack, handler, omics
+):
+    data = b">a\nACGTACGT\n"
+    first = invoke(handler, upload(stack, long_key("incoming/", 1010, tail="-1"), data))
+    second = invoke(handler, upload(stack, long_key("incoming/", 1010, tail="-2"), data))
+
+    assert first["stagedObjects"] != second["stagedObjects"]
+    first_source, second_source = (request["sources"][0] for request in omics.requests)
+    assert first_source["sampleId"] != second_source["sampleId"]
+    assert first_source["name"] != second_source["name"]
+
+
+def test_a_rejected_file_with_a_long_key_gets_its_reason_file_within_the_key_limit(stack, handler, omics):
+    key = long_key("incoming/bad/", 1024)
+    data = (FASTA_FIXTURES / "protein.fa").read_bytes()
+
+    result = invoke(handler, upload(stack, key, data))
+
+    assert result["status"] == "rejected" and stack.keys(key) == []
+    moved = "rejected/" + key.removeprefix("incoming/")
+    [reason_key] = [k for k in stack.keys("rejected/bad/sequencing-run-00-") if k.endswith(".reason.json")]
+    assert len(reason_key.encode()) <= 1024 and reason_key.startswith(moved[:900])
+    reason = json.loads(stack.client("s3").get_object(Bucket=stack.bucket, Key=reason_key)["Body"].read())
+    assert reason["movedTo"] == f"s3://{stack.bucket}/{moved}" and "protein" in reason["problem"]
+    assert all(len(k.encode()) <= 1024 for k in stack.keys())

@@ -7,6 +7,7 @@ function the template's rules route it to, where the test reads it.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,22 @@ def test_fasta_dropped_in_incoming_reaches_ingest_as_s3_eventbridge_event(pipeli
     assert second["detail"]["reason"] == "PutObject"
     assert first["detail"]["object"]["key"] == "incoming/phage+one.fa"  # URL-encoded, as S3 sends it
     assert first["id"] != second["id"]
+
+
+def test_a_multipart_upload_into_incoming_sends_one_object_created_event(pipeline: LocalPipeline) -> None:
+    s3 = pipeline.client("s3")
+    key = "incoming/genbank/genbank-20261112T060000Z.fa"
+    upload = s3.create_multipart_upload(Bucket=pipeline.data_bucket, Key=key)["UploadId"]
+    part = s3.upload_part(Bucket=pipeline.data_bucket, Key=key, UploadId=upload, PartNumber=1, Body=FASTA)
+    s3.complete_multipart_upload(
+        Bucket=pipeline.data_bucket,
+        Key=key,
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+
+    (event,) = _queued(pipeline, pipeline.function_for_handler("ingest_fasta").logical_id)
+    assert event["detail"]["reason"] == "CompleteMultipartUpload" and event["detail"]["object"]["key"] == key
 
 
 def test_objects_outside_incoming_reach_no_function(pipeline: LocalPipeline) -> None:
@@ -148,3 +165,14 @@ def test_schedules_of_the_template_fire_on_request(pipeline: LocalPipeline) -> N
 
     for logical_id in scheduled:
         assert len(_queued(pipeline, logical_id)) == 1
+
+
+def test_the_poll_schedule_sends_its_scheduled_time(pipeline: LocalPipeline) -> None:
+    # template.yaml's Scheduler Input names <aws.scheduler.scheduled-time>; Scheduler fills it in.
+    poll = pipeline.function_for_handler("poll_genbank").logical_id
+
+    pipeline.fire_schedule(poll)
+
+    (event,) = _queued(pipeline, poll)
+    assert set(event) == {"time"}
+    assert datetime.fromisoformat(event["time"]).tzinfo is not None

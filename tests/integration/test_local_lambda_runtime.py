@@ -273,10 +273,13 @@ def test_modules_the_process_imported_itself_stay_untouched(tmp_path: Path, monk
         )
         with LocalPipeline(config) as pipeline:
             _put_probe(pipeline, {"n": 1})
-            (record,) = _wait_for(lambda: _records(probe_out), what="probe invocation")
+            # Until the invocation has ended, its own modules are in sys.modules: wait for its end,
+            # not for the record the handler writes while it runs.
+            _wait_for(lambda: pipeline.runtime.invocations, what="probe invocation")
+            (record,) = _records(probe_out)
             # the function got its own copy (cold start with its own environment) ...
             assert record["stage_at_import"] == "local-test-us-east-1"
-            # ... while the process kept its module, also while the stack runs
+            # ... while the process kept its module once the invocation ended
             assert sys.modules["probe.handler"] is own
         assert sys.modules["probe.handler"] is own and own.STAGE_AT_IMPORT == "imported-by-the-test"
     finally:
@@ -305,3 +308,42 @@ def test_queued_event_outside_the_template_pattern_is_dropped_not_invoked(probe_
     _wait_for(lambda: pipeline.runtime.dropped, what="the stray event to be dropped")
     assert [r["event"]["detail"] for r in records] == [{"n": 2}]
     assert [event["id"] for _, event in pipeline.runtime.dropped] == ["stray"]
+
+
+def test_reserved_concurrency_is_read_from_the_template_and_zero_throttles_the_function(
+    tmp_path: Path,
+) -> None:
+    # Given a template in which one function reserves 0 (Lambda throttles every invocation of it)
+    probe_out = _write_probe_project(tmp_path)
+    template = tmp_path / "template.yaml"
+    text = template.read_text()
+    marker = "      Handler: probe.handler.lambda_handler\n      Environment:\n        Variables:\n"
+    assert text.count(marker) == 1  # OtherProbeFunction's properties
+    template.write_text(
+        text.replace(
+            marker,
+            marker.replace("      Environment:", "      ReservedConcurrentExecutions: 0\n      Environment:"),
+        )
+    )
+    config = PipelineConfig(workdir=tmp_path / "local", template_path=template, upload_training_code=False)
+    with LocalPipeline(config) as pipeline:
+        # When both functions get an event
+        events = pipeline.client("events")
+        events.put_events(
+            Entries=[{"Source": "hyenaflow.test", "DetailType": "OtherProbe", "Detail": json.dumps({"n": 1})}]
+        )
+        _put_probe(pipeline, {"n": 2})
+
+        _wait_for(lambda: _records(probe_out), what="the unthrottled function")
+        _put_probe(pipeline, {"n": 3})  # by its turn the delivery loop has passed every queue once more
+        records = _wait_for(lambda: len(_records(probe_out)) == 2 and _records(probe_out), what="again")
+
+        # Then only the unthrottled one ran; the throttled one's event waits in its queue
+        assert [r["event"]["detail"] for r in records] == [{"n": 2}, {"n": 3}]
+        assert pipeline.function("OtherProbeFunction").reserved_concurrency == 0
+        assert pipeline.function("ProbeFunction").reserved_concurrency is None
+        queue = pipeline.router.queue_urls["OtherProbeFunction"]
+        attributes = pipeline.client("sqs").get_queue_attributes(
+            QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == "1"

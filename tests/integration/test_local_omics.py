@@ -190,6 +190,28 @@ def test_source_outside_the_store_region_or_missing_fails(
     assert "object does not exist" in messages["gone"]
 
 
+def test_sources_the_model_refuses_are_a_validation_error_naming_the_field_and_limit(
+    aws: AwsServer, store: dict[str, Any], bucket: str
+) -> None:
+    # botocore's omics model: S3Uri key part `.{1,1024}`, sampleId/name 1-127 characters.
+    too_long_key = f"s3://{bucket}/" + "k" * 1025
+    fits = put(aws, bucket, "k" * 1012 + ".fastq.gz", gzip.compress(fastq([("r:0-4", "ACGT")])))
+    omics = aws.client("omics")
+
+    for bad, field, limit in [
+        (source(too_long_key), "sourceFiles.source1", "(.{1,1024})"),
+        (source(fits, sample="s" * 128), "sampleId", "between 1 and 127"),
+        ({**source(fits), "name": "tab\there"}, "name", "\\p{L}"),
+    ]:
+        with pytest.raises(ClientError) as error:
+            omics.start_read_set_import_job(sequenceStoreId=store["id"], roleArn=ROLE, sources=[bad])
+        message = error.value.response["Error"]["Message"]
+        assert error.value.response["Error"]["Code"] == "ValidationException"
+        assert f"at 'sources.1.member.{field}' failed to satisfy constraint" in message and limit in message
+
+    assert run_import(aws, store["id"], [source(fits)])["status"] == "COMPLETED"  # 1,021 characters: fine
+
+
 def test_read_sets_and_jobs_page_and_filter_as_boto3_paginators_expect(
     aws: AwsServer, store: dict[str, Any], bucket: str
 ) -> None:

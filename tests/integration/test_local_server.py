@@ -9,7 +9,7 @@ from typing import Any
 
 from hyenaflow.local import AwsServer, start_aws_server, wait_for
 from tests.support.archives import tar_gz
-from tests.support.processes import process_gone
+from tests.support.processes import port_is_free, process_gone
 
 HANGING_TRAIN = textwrap.dedent(
     """
@@ -121,3 +121,13 @@ def test_stop_ends_running_training_scripts(tmp_path: Path) -> None:
     aws.stop()
 
     assert process_gone(int(pid))
+
+
+def test_stop_closes_the_listening_socket(tmp_path: Path) -> None:
+    aws = start_aws_server(tmp_path)
+    port = int(aws.endpoint_url.rsplit(":", 1)[1])
+    assert not port_is_free(port)
+
+    aws.stop()
+
+    assert port_is_free(port)

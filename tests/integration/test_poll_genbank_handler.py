@@ -87,8 +87,27 @@ def genbank_keys(stack: MotoStack) -> list[str]:
     return stack.keys("incoming/genbank/")
 
 
+def run_key(at: str) -> str:
+    """The one FASTA a poll scheduled at `at` (ISO, UTC) writes."""
+    return f"incoming/genbank/genbank-{at.replace('-', '').replace(':', '')}.fa"
+
+
 def read(stack: MotoStack, key: str) -> bytes:
     return stack.client("s3").get_object(Bucket=stack.bucket, Key=key)["Body"].read()
+
+
+def fasta_records(data: bytes) -> dict[str, bytes]:
+    """FASTA bytes -> {header line (without '>'): record bytes}, in file order."""
+    records: dict[str, bytes] = {}
+    for chunk in data.split(b"\n>"):
+        chunk = chunk.removeprefix(b">")
+        header = chunk.split(b"\n", 1)[0].decode()
+        records[header] = b">" + chunk.rstrip(b"\n") + b"\n"
+    return records
+
+
+def record_ids(data: bytes) -> list[str]:
+    return [header.split()[0] for header in fasta_records(data)]
 
 
 def clear_genbank(stack: MotoStack) -> None:
@@ -97,7 +116,7 @@ def clear_genbank(stack: MotoStack) -> None:
         s3.delete_object(Bucket=stack.bucket, Key=key)
 
 
-def test_first_poll_writes_one_fasta_per_new_record_from_the_lookback_window(stack, eutils, poll_env):
+def test_first_poll_writes_the_new_records_of_the_lookback_window_as_one_fasta(stack, eutils, poll_env):
     clear_genbank(stack)
     eutils.fake.records = [
         genbank_record("2001", "OQ100001.1", date(2026, 11, 10)),
@@ -109,10 +128,12 @@ def test_first_poll_writes_one_fasta_per_new_record_from_the_lookback_window(sta
     result = run_poll("2026-11-12T06:00:00Z")
 
     assert result["found"] == 3 and result["written"] == 3 and result["complete"]
-    assert genbank_keys(stack) == [f"incoming/genbank/OQ10000{n}.fa" for n in ("1.1", "2.1", "3.2")]
-    record = read(stack, "incoming/genbank/OQ100002.1.fa")
-    assert record.startswith(b">OQ100002.1 Escherichia phage 2002")
+    assert genbank_keys(stack) == [run_key("2026-11-12T06:00:00Z")] == [result["key"]]
+    data = read(stack, result["key"])
+    assert record_ids(data) == ["OQ100001.1", "OQ100002.1", "OQ100003.2"]  # accessions stay the record ids
+    record = fasta_records(data)["OQ100002.1 Escherichia phage 2002, complete genome"]
     assert b"".join(record.split(b"\n")[1:]) == eutils.fake.records[1].sequence.encode()
+    assert result["bytes_written"] == len(data)
     [search] = eutils.fake.calls("esearch.fcgi")
     assert search.params["term"] == QUERY and search.params["usehistory"] == "y"
     assert (search.params["datetype"], search.params["mindate"], search.params["maxdate"]) == (
@@ -139,7 +160,8 @@ def test_next_poll_starts_at_the_last_window_and_skips_versions_already_ingested
     result = run_poll("2026-11-13T06:00:00Z")
 
     assert result["written"] == 2 and result["skipped_seen"] == 1
-    assert genbank_keys(stack) == ["incoming/genbank/OQ100001.2.fa", "incoming/genbank/OQ100005.1.fa"]
+    assert genbank_keys(stack) == [run_key("2026-11-13T06:00:00Z")]
+    assert record_ids(read(stack, run_key("2026-11-13T06:00:00Z"))) == ["OQ100001.2", "OQ100005.1"]
     second_search = eutils.fake.calls("esearch.fcgi")[1]
     assert (second_search.params["mindate"], second_search.params["maxdate"]) == ("2026/11/12", "2026/11/13")
 
@@ -218,7 +240,9 @@ def test_cap_per_run_leaves_the_window_open_for_the_next_run(stack, eutils, poll
     assert (second["written"], second["skipped_seen"], second["complete"]) == (1, 2, True)
     searches = eutils.fake.calls("esearch.fcgi")
     assert searches[0].params["mindate"] == searches[1].params["mindate"] == "2026/11/05"
-    assert len(genbank_keys(stack)) == 3
+    assert genbank_keys(stack) == [first["key"], second["key"]]  # one object per run
+    assert record_ids(read(stack, first["key"])) == ["OQ400000.1", "OQ400001.1"]
+    assert record_ids(read(stack, second["key"])) == ["OQ400002.1"]
 
 
 def test_ncbi_down_fails_the_run_and_records_no_progress(stack, eutils, poll_env):
@@ -245,17 +269,26 @@ def test_ncbi_down_fails_the_run_and_records_no_progress(stack, eutils, poll_env
             bucket=stack.bucket,
         )
     assert state.window_end() is None and genbank_keys(stack) == []
+    assert stack.open_multipart_uploads() == []
 
 
-def test_polled_file_is_ingested_as_a_read_set_named_by_its_accession(stack, eutils, poll_env, monkeypatch):
+def test_polled_run_is_ingested_as_one_read_set_whose_tiles_keep_each_accession(
+    stack, eutils, poll_env, monkeypatch
+):
+    import gzip
+
     from pipeline.aws_clients import client
     from pipeline.ingest.settings import IngestSettings
     from pipeline.ingest.uploaded_fasta import UploadedObject, ingest_uploaded_fasta
+    from tests.support.fastq_tiles import parse_tile_name
 
     clear_genbank(stack)
-    eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]
-    run_poll("2026-11-12T06:00:00Z")
-    head = stack.client("s3").head_object(Bucket=stack.bucket, Key="incoming/genbank/OQ100001.1.fa")
+    eutils.fake.records = [
+        genbank_record("2001", "OQ100001.1", date(2026, 11, 12)),
+        genbank_record("2002", "OQ100002.1", date(2026, 11, 12), length=90),
+    ]
+    key = run_poll("2026-11-12T06:00:00Z")["key"]
+    head = stack.client("s3").head_object(Bucket=stack.bucket, Key=key)
     omics = FakeOmicsImports().attach(client("omics"))
     settings = IngestSettings(
         data_bucket=stack.bucket,
@@ -264,14 +297,20 @@ def test_polled_file_is_ingested_as_a_read_set_named_by_its_accession(stack, eut
         sequence_store_id="1234567890",
         omics_import_role_arn="arn:aws:iam::111122223333:role/import",
     )
-    uploaded = UploadedObject(stack.bucket, "incoming/genbank/OQ100001.1.fa", head["ETag"].strip('"'), 0)
+    uploaded = UploadedObject(stack.bucket, key, head["ETag"].strip('"'), 0)
 
     result = ingest_uploaded_fasta(
         uploaded, s3=client("s3"), omics=client("omics"), settings=settings, alert=print
     )
 
-    assert result["status"] == "imported" and result["bases"] == 150
-    assert omics.requests[0]["sources"][0]["sampleId"] == "OQ100001.1"
+    assert result["status"] == "imported" and result["records"] == 2 and result["bases"] == 240
+    [request] = omics.requests
+    [source] = request["sources"]
+    assert source["sampleId"] == "genbank-20261112T060000Z"
+    staged_key = result["stagedObjects"][0].split(f"s3://{stack.bucket}/", 1)[1]
+    fastq = gzip.decompress(stack.client("s3").get_object(Bucket=stack.bucket, Key=staged_key)["Body"].read())
+    tile_records = {parse_tile_name(line[1:].decode())[0] for line in fastq.split(b"\n")[0::4] if line}
+    assert tile_records == {"OQ100001.1", "OQ100002.1"}
 
 
 def test_a_record_without_an_accession_version_is_reported_and_does_not_block_the_poll(
@@ -287,12 +326,14 @@ def test_a_record_without_an_accession_version_is_reported_and_does_not_block_th
 
     assert result["written"] == 1 and result["complete"]
     assert result["skipped_without_accession"] == [">lcl|unnamed Escherichia phage 2002, complete genome"]
-    assert genbank_keys(stack) == ["incoming/genbank/OQ100001.1.fa"]
+    assert genbank_keys(stack) == [result["key"]]
+    assert record_ids(read(stack, result["key"])) == ["OQ100001.1"]
 
 
 def test_ncbi_refusing_the_request_alerts_the_operator_and_fails_the_invocation(stack, eutils, poll_env):
     from pipeline.genbank.eutils import EutilsError
 
+    clear_genbank(stack)  # an earlier test's object at this run's key would be taken for this run's
     stack.alerts(wait_seconds=0)  # drain
     eutils.fake.fail_next("esearch.fcgi", 400)  # not retryable: a bad request stays bad
 
@@ -317,3 +358,147 @@ def test_eventbridge_scheduler_payloads_without_the_scheduled_event_envelope_are
 
     assert with_time["window_end"].startswith("2026-11-12T06:00:00")
     assert empty["window_end"].startswith(today.isoformat()) and empty["written"] == 1
+
+
+def test_records_ingest_would_refuse_are_skipped_reported_and_do_not_cost_the_others_their_import(
+    stack, eutils, poll_env
+):
+    clear_genbank(stack)
+    stack.alerts(wait_seconds=0)  # drain
+    empty = GenbankRecord("2002", "OQ100002.1", "WGS master record", "", date(2026, 11, 12))
+    protein = GenbankRecord(
+        "2003", "OQ100003.1", "mislabelled protein", "MKVLILACLVALALA", date(2026, 11, 12)
+    )
+    eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12)), empty, protein]
+
+    result = run_poll("2026-11-12T06:00:00Z")
+
+    assert result["written"] == 1 and result["complete"]
+    assert record_ids(read(stack, result["key"])) == ["OQ100001.1"]
+    assert result["skipped_invalid"] == [
+        "OQ100002.1: no sequence",
+        "OQ100003.1: characters that are not IUPAC nucleotide codes",
+    ]
+    [alert] = stack.alerts()
+    assert alert["subject"] == "hyenaflow: GenBank records skipped"
+    assert alert["details"]["skipped"] == result["skipped_invalid"]
+
+
+def test_byte_cap_per_run_ends_the_object_and_leaves_the_rest_for_the_next_run(
+    stack, eutils, poll_env, monkeypatch
+):
+    clear_genbank(stack)
+    monkeypatch.setenv("GENBANK_MAX_BYTES_PER_RUN", "500")  # two of these ~215-byte records per object
+    eutils.fake.records = [
+        genbank_record(str(5000 + n), f"OQ5000{n:02d}.1", date(2026, 11, 12)) for n in range(3)
+    ] + [genbank_record("5099", "OQ509999.1", date(2026, 11, 12), length=600)]  # alone over the cap
+
+    first = run_poll("2026-11-12T06:00:00Z")
+    second = run_poll("2026-11-12T07:00:00Z")
+
+    assert (first["written"], first["complete"]) == (2, False) and first["bytes_written"] <= 500
+    assert (second["written"], second["complete"]) == (1, True)
+    assert record_ids(read(stack, first["key"])) == ["OQ500000.1", "OQ500001.1"]
+    assert record_ids(read(stack, second["key"])) == ["OQ500002.1"]
+    big = len(eutils.fake.records[-1].fasta()) - 1  # efetch's record without the blank line after it
+    assert second["skipped_invalid"] == [f"OQ509999.1: {big} bytes, over GENBANK_MAX_BYTES_PER_RUN (500)"]
+
+
+def test_a_retry_after_a_crash_before_the_object_was_complete_writes_it_once(
+    stack, eutils, poll_env, monkeypatch
+):
+    from pipeline.genbank import fasta_object
+
+    clear_genbank(stack)
+    eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]
+    complete = fasta_object.FastaObjectUpload.complete
+
+    def crash(self):
+        raise ConnectionError("connection reset while completing the upload")
+
+    monkeypatch.setattr(fasta_object.FastaObjectUpload, "complete", crash)
+    with pytest.raises(ConnectionError):
+        run_poll("2026-11-12T06:00:00Z")
+    assert genbank_keys(stack) == [] and stack.open_multipart_uploads() == []
+
+    monkeypatch.setattr(fasta_object.FastaObjectUpload, "complete", complete)
+    retry = run_poll("2026-11-12T06:00:00Z")  # Lambda retries the same event: same scheduled time
+
+    assert (retry["written"], retry["skipped_seen"], retry["complete"]) == (1, 0, True)
+    assert genbank_keys(stack) == [run_key("2026-11-12T06:00:00Z")]
+
+
+def test_a_retry_after_a_crash_behind_a_complete_object_marks_its_records_and_writes_no_second_one(
+    stack, eutils, poll_env, monkeypatch
+):
+    from pipeline import state_table
+
+    clear_genbank(stack)
+    eutils.fake.records = [
+        genbank_record(str(6000 + n), f"OQ6000{n:02d}.1", date(2026, 11, 12)) for n in range(3)
+    ]
+    mark_seen = state_table.GenbankPollState.mark_seen
+
+    def crash(self, accessions, key):
+        raise TimeoutError("Lambda timed out before the seen-items were written")
+
+    monkeypatch.setattr(state_table.GenbankPollState, "mark_seen", crash)
+    with pytest.raises(TimeoutError):
+        run_poll("2026-11-12T06:00:00Z")
+    [key] = genbank_keys(stack)
+    etag = stack.client("s3").head_object(Bucket=stack.bucket, Key=key)["ETag"]
+
+    monkeypatch.setattr(state_table.GenbankPollState, "mark_seen", mark_seen)
+    retry = run_poll("2026-11-12T06:00:00Z")
+    later = run_poll("2026-11-12T07:00:00Z")
+
+    assert (retry["written"], retry["recovered"], retry["key"], retry["complete"]) == (0, 3, key, False)
+    assert genbank_keys(stack) == [key]  # ingest saw one object, once
+    assert stack.client("s3").head_object(Bucket=stack.bucket, Key=key)["ETag"] == etag
+    assert (later["written"], later["skipped_seen"], later["complete"]) == (0, 3, True)
+    assert len(eutils.fake.calls("esearch.fcgi")) == 2  # the recovering attempt asked NCBI nothing
+
+
+def test_an_attempt_racing_another_of_the_same_run_never_overwrites_its_object(
+    stack, eutils, poll_env, monkeypatch
+):
+    from pipeline.genbank import fasta_object
+
+    clear_genbank(stack)
+    eutils.fake.records = [
+        genbank_record("2001", "OQ100001.1", date(2026, 11, 12)),
+        genbank_record("2002", "OQ100002.1", date(2026, 11, 12)),
+    ]
+    key = run_key("2026-11-12T06:00:00Z")
+    other_attempt = b">OQ100001.1 written by the other attempt\nACGT\n"
+    complete = fasta_object.FastaObjectUpload.complete
+
+    def other_attempt_finishes_first(self):
+        stack.client("s3").put_object(Bucket=stack.bucket, Key=key, Body=other_attempt)
+        return complete(self)
+
+    monkeypatch.setattr(fasta_object.FastaObjectUpload, "complete", other_attempt_finishes_first)
+    result = run_poll("2026-11-12T06:00:00Z")
+
+    assert read(stack, key) == other_attempt and stack.open_multipart_uploads() == []
+    assert (result["written"], result["recovered"], result["complete"]) == (0, 1, False)
+    monkeypatch.setattr(fasta_object.FastaObjectUpload, "complete", complete)
+    later = run_poll("2026-11-12T07:00:00Z")  # what the other attempt's object lacked comes next
+    assert record_ids(read(stack, later["key"])) == ["OQ100002.1"]
+
+
+def test_a_retry_finds_its_earlier_attempts_object_in_rejected_when_ingest_refused_it(
+    stack, eutils, poll_env
+):
+    clear_genbank(stack)
+    eutils.fake.records = [genbank_record("2001", "OQ100001.1", date(2026, 11, 12))]
+    moved = "rejected/genbank/genbank-20261112T060000Z.fa"  # where ingest moves a file it refuses
+    stack.client("s3").put_object(Bucket=stack.bucket, Key=moved, Body=b">OQ100001.1 x\nACGT\n")
+    try:
+        retry = run_poll("2026-11-12T06:00:00Z")
+        later = run_poll("2026-11-12T07:00:00Z")
+    finally:
+        stack.client("s3").delete_object(Bucket=stack.bucket, Key=moved)
+
+    assert (retry["key"], retry["recovered"], retry["written"]) == (moved, 1, 0)
+    assert (later["written"], later["skipped_seen"]) == (0, 1) and genbank_keys(stack) == []

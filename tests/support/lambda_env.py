@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 from moto.server import ThreadedMotoServer
+
+from hyenaflow.local.omics.models import import_source_violations
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
@@ -165,7 +168,9 @@ def load_event(name: str, **detail_object: Any) -> dict[str, Any]:
 
 @dataclass
 class FakeOmicsImports:
-    """StartReadSetImportJob answered in-process; the first `throttle_first` calls get HTTP 429."""
+    """StartReadSetImportJob answered in-process; the first `throttle_first` calls get HTTP 429, and
+    sources the model's constraints refuse get HealthOmics' ValidationException (the local
+    emulation's own check, hyenaflow.local.omics.models.import_source_violations)."""
 
     sequence_store_id: str = SEQUENCE_STORE_ID
     throttle_first: int = 0
@@ -183,10 +188,19 @@ class FakeOmicsImports:
     def _answer(self, request: Any, **_: Any) -> AWSResponse:
         body = json.loads(request.body or b"{}")
         body["_path"] = request.url.split("://", 1)[1].split("/", 1)[1]
+        body["_at"] = time.monotonic()
         self.requests.append(body)
         if len(self.requests) <= self.throttle_first:
             return _json_response(
                 request.url, 429, {"message": "Rate exceeded"}, {"x-amzn-ErrorType": "ThrottlingException"}
+            )
+        problems = import_source_violations(body.get("sources", []))
+        if problems:
+            return _json_response(
+                request.url,
+                400,
+                {"message": f"{len(problems)} validation error(s) detected: {'; '.join(problems)}"},
+                {"x-amzn-ErrorType": "ValidationException"},
             )
         token = body.get("clientToken") or f"no-token-{len(self.requests)}"
         # Like HealthOmics: the same client token returns the same job instead of a new one.

@@ -1,5 +1,5 @@
-"""Names that ingest_fasta derives from an upload: stem and format, client tokens, read-set
-description and tags, settings validation."""
+"""Names that ingest_fasta derives from an upload: stem and format, client tokens, staged keys,
+read-set description and tags within HealthOmics' limits, settings validation."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.ingest.fasta_stream import SequenceSummary
+from pipeline.ingest.read_set_names import read_set_field, reason_key, staged_key_prefix
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.uploaded_fasta import (
     UploadedObject,
@@ -82,3 +83,61 @@ def test_settings_refuse_a_malformed_sequence_store_id():
             sequence_store_id="store-1",
             omics_import_role_arn="arn:aws:iam::1:role/r",
         )
+
+
+ETAG = "0123456789abcdef0123456789abcdef"
+SOURCE_SUFFIX = ".001.fastq.gz"  # what StagedFastqUpload appends
+
+
+def test_ordinary_keys_keep_the_readable_staged_layout():
+    assert staged_key_prefix("staged/", "sub/dir/NC_001416.1.fa", "NC_001416.1", ETAG) == (
+        f"staged/sub/dir/NC_001416.1/{ETAG}/NC_001416.1"
+    )
+
+
+@pytest.mark.parametrize("relative", ["d/" * 300 + "n" * 400 + ".fa", "é" * 500 + ".fa", "x" * 1012 + ".fa"])
+def test_a_long_key_is_shortened_to_fit_s3_and_the_healthomics_uri_pattern(relative):
+    stem = relative.rsplit("/", 1)[-1].removesuffix(".fa")
+
+    prefix = staged_key_prefix("staged/", relative, stem, f"{ETAG}-12")
+
+    assert len((prefix + SOURCE_SUFFIX).encode()) <= 1024  # bytes bound characters too
+    assert prefix == staged_key_prefix(
+        "staged/", relative, stem, f"{ETAG}-12"
+    )  # a retry stages the same keys
+    assert prefix.startswith("staged/" + relative[:20]) and f"/{ETAG}-12/" in prefix
+
+
+def test_two_long_keys_never_share_a_staged_key():
+    first, second = "a" * 1000 + "1.fa", "a" * 1000 + "2.fa"
+    assert staged_key_prefix("staged/", first, first[:-3], ETAG) != staged_key_prefix(
+        "staged/", second, second[:-3], ETAG
+    )
+
+
+def test_characters_the_uri_pattern_refuses_never_reach_a_staged_key():
+    relative = "run\u2028one/line\nbreak.fa"
+    prefix = staged_key_prefix("staged/", relative, "line\nbreak", ETAG)
+    assert not any(char in prefix for char in "\n\r\x85\u2028\u2029")
+    assert prefix != staged_key_prefix("staged/", "run_one/line_break.fa", "line_break", ETAG)
+
+
+def test_the_reason_file_of_a_long_rejected_key_stays_within_the_key_limit():
+    assert reason_key("rejected/x.fa") == "rejected/x.fa.reason.json"
+    long = "rejected/" + "y" * 1010 + ".fa"
+    assert len(reason_key(long).encode()) <= 1024 and reason_key(long).endswith(".reason.json")
+    assert reason_key(long) != reason_key(long[:-4] + "z.fa")
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"), [("s" * 200, 127), ("d" * 300, 255), ("tab\there", 127), ("", 127)]
+)
+def test_read_set_fields_are_shortened_deterministically_within_their_limits(text, limit):
+    field = read_set_field(text, limit)
+    assert 1 <= len(field) <= limit and field == read_set_field(text, limit)
+    assert all(char.isprintable() for char in field)
+
+
+def test_long_names_sharing_their_first_127_characters_stay_distinct():
+    assert read_set_field("s" * 200 + "1") != read_set_field("s" * 200 + "2")
+    assert read_set_field("NC_001416.1") == "NC_001416.1"

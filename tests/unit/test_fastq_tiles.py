@@ -1,4 +1,4 @@
-"""The FASTA -> FASTQ tile writer (functions/pipeline/ingest/fastq_tiles.py) keeps the contract of DESIGN.md."""
+"""The FASTA -> FASTQ tile writer (functions/pipeline/ingest/fastq_tiles.py) keeps the tile contract of docs/contracts.md."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ def test_bundle_has_the_entry_point_model_package_and_endpoint_code(tmp_path):
         "plots.py",
         "requirements.txt",
         "endpoint/inference.py",
+        "endpoint/requirements.txt",  # what the inference container installs: copied into the artifact
     } <= names
     # The model package sits at the bundle root, whole: SageMaker puts the bundle on sys.path.
     assert {n for n in names if n.startswith("hyenadna/")} == {

@@ -116,6 +116,9 @@ def test_schedules_drive_the_poller_and_the_reconciler() -> None:
     reconcile = FUNCTIONS["ReconcileFunction"]["Properties"]["Events"]["ReconcileSchedule"]
     assert poll["Type"] == "ScheduleV2"  # EventBridge Scheduler
     assert poll["Properties"]["ScheduleExpression"] == {"Ref": "GenBankSchedule"}
+    # The scheduled time, not the time of delivery, names a run's file: a retried run keeps its key.
+    assert json.loads(poll["Properties"]["Input"]) == {"time": "<aws.scheduler.scheduled-time>"}
+    assert set(_event("schedule_poll_genbank.json")) == {"time"}
     assert reconcile["Type"] == "Schedule"
     assert re.fullmatch(r"rate\(\d+ minutes?\)", TEMPLATE["Parameters"]["ReconcileSchedule"]["Default"])
     assert _event("schedule_reconcile.json")["detail-type"] == "Scheduled Event"
@@ -158,7 +161,7 @@ def test_functions_get_every_setting_their_settings_object_requires() -> None:
 
 def test_ingest_and_poll_get_the_variables_their_owners_documented() -> None:
     ingest = {"DATA_BUCKET", "STATE_TABLE", "ALERT_TOPIC_ARN", "SEQUENCE_STORE_ID", "OMICS_IMPORT_ROLE_ARN"}
-    ingest |= {"MAX_INPUT_BYTES", "SAMPLE_ID", "SUBJECT_ID"}
+    ingest |= {"MAX_INPUT_BYTES", "SAMPLE_ID", "SUBJECT_ID", "OMICS_TPS", "MAX_CONCURRENCY"}
     poll = {
         "DATA_BUCKET",
         "STATE_TABLE",
@@ -173,9 +176,62 @@ def test_ingest_and_poll_get_the_variables_their_owners_documented() -> None:
         "NCBI_TOOL",
         "EUTILS_BASE_URL",
         "GENBANK_MAX_RECORDS_PER_RUN",
+        "GENBANK_MAX_BYTES_PER_RUN",
     }
     assert ingest <= set(_env("IngestFastaFunction"))
     assert poll <= set(_env("PollGenBankFunction"))
+
+
+def test_functions_that_call_healthomics_in_bursts_have_their_concurrency_capped() -> None:
+    # HealthOmics StartReadSetImportJob/GetReadSetImportJob: 5 TPS (docs/deploy.md, "HealthOmics quotas").
+    from pipeline.ingest.settings import IngestSettings
+
+    resolver = _resolver()
+    reserved = {
+        name: int(resolver.resolve(function["Properties"]["ReservedConcurrentExecutions"]))
+        for name, function in FUNCTIONS.items()
+        if "ReservedConcurrentExecutions" in function["Properties"]
+    }
+    ingest_cap = int(TEMPLATE["Parameters"]["IngestConcurrency"]["Default"])
+    assert reserved == {
+        "IngestFastaFunction": ingest_cap,
+        "StartTrainingFunction": 1,
+        "PollGenBankFunction": 1,
+    }
+
+    # Each ingest instance takes its share of OMICS_TPS, so all of them together stay under 5 TPS.
+    ingest_env = {
+        name: resolver.resolve(_env("IngestFastaFunction")[name]) for name in ("OMICS_TPS", "MAX_CONCURRENCY")
+    }
+    settings = IngestSettings(
+        data_bucket="data-bucket",
+        state_table="state-table",
+        alert_topic_arn="arn:aws:sns:us-east-1:123456789012:alerts",
+        sequence_store_id="1234567890",
+        omics_import_role_arn="arn:aws:iam::123456789012:role/import",
+        omics_tps=ingest_env["OMICS_TPS"],
+        max_concurrency=ingest_env["MAX_CONCURRENCY"],
+    )
+    assert settings.max_concurrency == ingest_cap
+    assert settings.omics_tps_per_environment * ingest_cap == settings.omics_tps < 5
+
+    # IngestConcurrency=0 reserves nothing (accounts with a small Lambda concurrency quota).
+    parameters = {name: str(p.get("Default", "")) for name, p in TEMPLATE["Parameters"].items()}
+    off = IntrinsicResolver(TEMPLATE, {}, {**parameters, "IngestConcurrency": "0"}, "us-east-1", "hyenaflow")
+    for name in reserved:
+        properties = {
+            "ReservedConcurrentExecutions": FUNCTIONS[name]["Properties"]["ReservedConcurrentExecutions"]
+        }
+        assert off.resolve(properties) == {}, name
+
+
+def test_a_poll_run_writes_one_file_ingest_accepts_and_may_abort_its_upload() -> None:
+    byte_cap = _env("PollGenBankFunction")["GENBANK_MAX_BYTES_PER_RUN"]
+    assert byte_cap == _env("IngestFastaFunction")["MAX_INPUT_BYTES"] == {"Ref": "MaxInputBytes"}
+    policies = FUNCTIONS["PollGenBankFunction"]["Properties"]["Policies"]
+    statements = [statement for policy in policies for statement in policy.get("Statement", [])]
+    aborts = [s["Resource"] for s in statements if s["Action"] == "s3:AbortMultipartUpload"]
+    assert aborts == [{"Fn::Sub": "${DataBucket.Arn}/incoming/genbank/*"}]
 
 
 def test_rollback_alarms_watch_the_endpoint_deploy_model_updates() -> None:
@@ -239,3 +295,66 @@ def test_sagemaker_role_reads_read_sets_only_through_the_store_access_point() ->
     assert by_sid["ListReadSetsThroughAccessPoint"]["Resource"] == {
         "Fn::GetAtt": ["SequenceStore", "S3AccessPointArn"]
     }
+    # and only when the request really goes through that access point (AWS's sample policy)
+    for sid in ("ReadSetsThroughAccessPoint", "ListReadSetsThroughAccessPoint"):
+        assert by_sid[sid]["Condition"] == {
+            "StringEquals": {"s3:DataAccessPointArn": {"Fn::GetAtt": ["SequenceStore", "S3AccessPointArn"]}}
+        }
+
+
+def _sagemaker_role_statements() -> dict[str, dict[str, Any]]:
+    policy = RESOURCES["SageMakerExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def test_sagemaker_role_can_decrypt_read_sets_only_through_s3_of_its_region() -> None:
+    # The store is KMS-encrypted with a key HealthOmics owns (SseConfig Type KMS, no KeyArn):
+    # reading its objects through the access point needs kms:Decrypt on that key.
+    assert RESOURCES["SequenceStore"]["Properties"]["SseConfig"] == {"Type": "KMS"}
+    decrypt = _sagemaker_role_statements()["DecryptReadSetsThroughS3"]
+    assert decrypt["Effect"] == "Allow" and decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:*:key/*"}
+    assert decrypt["Condition"] == {"StringLike": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.*"}}}
+    via_service = _resolver().resolve(decrypt["Condition"])["StringLike"]["kms:ViaService"]
+    assert re.fullmatch(via_service.replace(".", r"\.").replace("*", ".*"), "s3.us-east-1.amazonaws.com")
+
+
+def test_container_images_are_parameters_make_deploy_fills_in() -> None:
+    # No registry account or partition in the template: `make deploy` resolves both images for
+    # the deploying Region (hyenaflow/images.py) and passes them; deploying without them fails early.
+    assert "763104351884" not in (REPO / "template.yaml").read_text()
+    for function in ("StartTrainingFunction", "DeployModelFunction", "ReconcileFunction"):
+        assert _env(function)["TRAINING_IMAGE_URI"] == {"Ref": "TrainingImageUri"}
+    for function in ("DeployModelFunction", "ReconcileFunction"):
+        assert _env(function)["INFERENCE_IMAGE_URI"] == {"Ref": "InferenceImageUri"}
+    assertions = TEMPLATE["Rules"]["ContainerImagesGiven"]["Assertions"]
+    assert [a["Assert"] for a in assertions] == [
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]}
+        for name in ("TrainingImageUri", "InferenceImageUri")
+    ]
+    # The role pulls from the registries the two images name, in this partition and Region.
+    pull = _sagemaker_role_statements()["EcrPull"]
+    for resource, parameter in zip(pull["Resource"], ("TrainingImageUri", "InferenceImageUri"), strict=True):
+        arn, variables = resource["Fn::Sub"]
+        assert arn == "arn:${AWS::Partition}:ecr:${AWS::Region}:${Registry}:repository/*"
+        assert variables == {"Registry": {"Fn::Select": [0, {"Fn::Split": [".", {"Ref": parameter}]}]}}
+
+
+def test_no_arn_is_built_with_a_literal_aws_partition() -> None:
+    # aws-cn and aws-us-gov ARNs differ: the template says ${AWS::Partition}; the Lambdas take ARNs
+    # from their settings and API answers and never build one from "arn:aws:".
+    sources = [REPO / "template.yaml", *sorted((REPO / "functions").rglob("*.py"))]
+    literal = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sources
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "arn:aws:" in line
+    ]
+    assert literal == []
+
+
+def test_training_launch_is_decided_from_the_instance_type_not_a_template_flag() -> None:
+    # torchrun on several GPUs of one instance too (pipeline/training/instance_gpus.py)
+    for function in ("StartTrainingFunction", "DeployModelFunction", "ReconcileFunction"):
+        assert "TRAINING_DISTRIBUTED" not in _env(function)
+        assert _env(function)["TRAINING_INSTANCE_TYPE"] == {"Ref": "TrainingInstanceType"}

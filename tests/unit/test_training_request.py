@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.training.job_request import build_training_request
 from pipeline.training.metrics import METRIC_DEFINITIONS
 from pipeline.training.sagemaker_names import SAGEMAKER_NAME_PATTERN, sagemaker_name
 from pipeline.training.settings import TrainingSettings
-from pipeline.training.slot import build_training_request
 
 BASE_ENV = {
     "STATE_TABLE": "state",
@@ -81,7 +81,7 @@ def test_request_has_spot_checkpoints_metrics_and_the_training_knobs() -> None:
 
 
 def test_on_demand_distributed_request_has_no_spot_wait_and_enables_torch_distributed() -> None:
-    settings = _settings(USE_SPOT="false", TRAINING_DISTRIBUTED="true", TRAINING_INSTANCE_COUNT="2")
+    settings = _settings(USE_SPOT="false", TRAINING_INSTANCE_COUNT="2")
     request = build_training_request(
         settings,
         job_name="j",

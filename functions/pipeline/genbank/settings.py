@@ -12,7 +12,9 @@ class PollSettings(PipelineSettings):
     genbank_query: str = Field(min_length=1)
     genbank_db: str = "nuccore"
     genbank_batch_size: int = Field(default=100, gt=0, le=10_000)
+    # Caps on one run's FASTA object; the template sets the byte cap to ingest's MAX_INPUT_BYTES.
     genbank_max_records_per_run: int = Field(default=500, gt=0)
+    genbank_max_bytes_per_run: int = Field(default=5 * 1024**3, gt=0)
     genbank_initial_lookback_days: int = Field(default=7, gt=0)
     ncbi_api_key_parameter: str | None = None  # SSM SecureString name; with a key NCBI allows 10 req/s
     ncbi_email: str | None = None

@@ -22,8 +22,17 @@ from botocore.exceptions import ClientError
 
 from pipeline.alerts import Alert
 from pipeline.ingest.fasta_stream import FastaToFastq, InvalidSequenceFile, SequenceSummary, inflate_if_gzip
+from pipeline.ingest.read_set_names import (
+    MAX_READ_SET_DESCRIPTION,
+    MAX_READ_SET_FIELD,
+    read_set_field,
+    reason_key,
+    staged_key_prefix,
+    tag_value,
+)
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.staging import StagedFastqUpload, TooManySources
+from pipeline.rate_limiter import process_rate_limiter
 from pipeline.sequence_files import SUFFIX_FORMATS, format_from_name
 
 INCOMING_PREFIX = "incoming/"
@@ -93,12 +102,10 @@ def ingest_uploaded_fasta(
         body["Body"].close()
         return reject_object(obj, _too_large(body["ContentLength"], settings), s3=s3, alert=alert)
 
-    relative = obj.key[len(INCOMING_PREFIX) :]
-    folder = relative.rsplit("/", 1)[0] + "/" if "/" in relative else ""
     staged = StagedFastqUpload(
         s3,
         settings.data_bucket,
-        f"{STAGED_PREFIX}{folder}{stem}/{obj.etag.strip(chr(34))}/{stem}",
+        staged_key_prefix(STAGED_PREFIX, obj.key[len(INCOMING_PREFIX) :], stem, obj.etag.strip('"')),
         max_object_bytes=settings.max_source_bytes,
         max_objects=MAX_IMPORT_SOURCES,
         gzip_level=settings.staging_gzip_level,
@@ -167,26 +174,28 @@ def start_read_set_import(
 ) -> dict[str, Any]:
     """One StartReadSetImportJob for the file: one read set per staged source (usually one)."""
     is_genbank = obj.key.startswith(GENBANK_PREFIX)
-    sample_id = (settings.sample_id or stem)[:127]
-    subject_id = (settings.subject_id or stem)[:127]
-    tags = {"hyenaflow:source": obj.uri[:256], "hyenaflow:etag": obj.etag.strip('"')} | read_set_tags(summary)
-    if is_genbank:
-        tags["hyenaflow:accession"] = stem
+    sample_id = read_set_field(settings.sample_id or stem)
+    subject_id = read_set_field(settings.subject_id or stem)
+    tags = {"hyenaflow:source": tag_value(obj.uri), "hyenaflow:etag": obj.etag.strip('"')}
+    tags |= read_set_tags(summary)
+    if is_genbank and summary.records == 1:  # a poll run's file holds many: its records' ids name them
+        tags["hyenaflow:accession"] = tag_value(summary.first_record_id)
     sources = []
     for index, key in enumerate(staged_keys, start=1):
-        name = stem if len(staged_keys) == 1 else f"{stem} part {index} of {len(staged_keys)}"
+        part = "" if len(staged_keys) == 1 else f" part {index} of {len(staged_keys)}"
         sources.append(
             {
                 "sourceFiles": {"source1": f"s3://{settings.data_bucket}/{key}"},
                 "sourceFileType": "FASTQ",
                 "subjectId": subject_id,
                 "sampleId": sample_id,
-                "generatedFrom": ("GenBank " if is_genbank else "") + obj.uri[-100:],
-                "name": name[:127],
+                "generatedFrom": read_set_field(("GenBank " if is_genbank else "") + obj.uri[-100:]),
+                "name": read_set_field(stem, MAX_READ_SET_FIELD - len(part)) + part,
                 "description": read_set_description(summary),
                 "tags": tags,
             }
         )
+    process_rate_limiter("omics", settings.omics_tps_per_environment).wait()
     response = omics.start_read_set_import_job(
         sequenceStoreId=settings.sequence_store_id,
         roleArn=settings.omics_import_role_arn,
@@ -208,19 +217,19 @@ def read_set_description(summary: SequenceSummary) -> str:
         text += f" (taxon {', '.join(summary.taxonomy_ids)})"
     if summary.molecule_types:
         text += f"; {', '.join(summary.molecule_types)}"
-    return text[:255]
+    return read_set_field(text, MAX_READ_SET_DESCRIPTION)
 
 
 def read_set_tags(summary: SequenceSummary) -> dict[str, str]:
     """Tags for what the records say about themselves (flat files), so the model registry can tell
-    what a model was trained on; values cut to HealthOmics' 256 characters (TagValue)."""
+    what a model was trained on; values within HealthOmics' 256 characters (TagValue)."""
     values = {
         "hyenaflow:format": summary.file_format,
         "hyenaflow:organism": "; ".join(summary.organisms),
         "hyenaflow:taxonomy-id": ", ".join(summary.taxonomy_ids),
         "hyenaflow:molecule-type": ", ".join(summary.molecule_types),
     }
-    return {key: value[:256] for key, value in values.items() if value}
+    return {key: tag_value(value) for key, value in values.items() if value}
 
 
 def reject_object(
@@ -243,7 +252,7 @@ def reject_object(
     # Reason first, then copy, then delete: a retry after a crash at any step ends the same way.
     s3.put_object(
         Bucket=obj.bucket,
-        Key=destination + ".reason.json",
+        Key=reason_key(destination),
         Body=json.dumps(reason, indent=2).encode(),
         ContentType="application/json",
     )

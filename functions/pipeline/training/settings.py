@@ -21,7 +21,6 @@ class TrainingSettings(PipelineSettings):
     training_instance_count: int = Field(default=1, ge=1, le=16)
     training_volume_gb: int = Field(default=50, ge=1, le=16384)
     training_input_mode: Literal["File", "FastFile"] = "File"
-    training_distributed: bool = False
     use_spot: bool = True
     max_runtime_seconds: int = Field(default=86400, ge=60, le=28 * 86400)
     # Spot: how long to wait for capacity in total (>= max runtime); 0 = twice the runtime.

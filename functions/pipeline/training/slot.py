@@ -16,9 +16,10 @@ from botocore.exceptions import ClientError
 
 from pipeline.aws_errors import is_already_exists, is_not_found
 from pipeline.dependencies import Dependencies
-from pipeline.rate_limiter import RateLimiter
+from pipeline.rate_limiter import process_rate_limiter
 from pipeline.state_table import ACTIVATING, ACTIVATION_JOB, IDLE, IMPORT_JOB, RUNNING, Claim
-from pipeline.training.metrics import METRIC_DEFINITIONS
+from pipeline.training.instance_gpus import training_launch
+from pipeline.training.job_request import build_training_request
 from pipeline.training.sagemaker_names import sagemaker_name
 from pipeline.training.settings import TrainingSettings
 
@@ -32,12 +33,10 @@ ACTIVATION_BATCH = 20  # StartReadSetActivationJob takes at most 20 read sets
 # deploy_model and reconcile call these with their own Dependencies: their settings extend
 # TrainingSettings.
 TrainingDeps = Dependencies[TrainingSettings]
-_omics_rate: dict[float, RateLimiter] = {}
 
 
 def omics_call(deps: TrainingDeps, operation: str, **kwargs: Any) -> dict[str, Any]:
-    limiter = _omics_rate.setdefault(deps.settings.omics_tps, RateLimiter(deps.settings.omics_tps))
-    limiter.wait()
+    process_rate_limiter("omics", deps.settings.omics_tps).wait()
     return getattr(deps.omics, operation)(**kwargs)
 
 
@@ -289,77 +288,6 @@ def ensure_running_job(
     return {"outcome": "started", "trigger": slot.trigger, "training_job": slot.job_name, "recovered": True}
 
 
-def build_training_request(
-    settings: TrainingSettings,
-    *,
-    job_name: str,
-    trigger: str,
-    read_sets_s3_uri: str,
-    warm_start_model_uri: str | None,
-    region: str | None,
-) -> dict[str, Any]:
-    """The CreateTrainingJob request (plain function: unit tests check it field by field)."""
-    hyperparameters = {
-        "sagemaker_program": "train.py",
-        "sagemaker_submit_directory": settings.training_source_uri,
-        "max_steps": str(settings.max_steps),
-        "max_length": str(settings.max_length),
-        "batch_size": str(settings.batch_size),
-        "learning_rate": repr(settings.learning_rate),
-        "model_size": settings.model_size,
-        **settings.training_extra_hyperparameters,
-    }
-    if region:
-        hyperparameters["sagemaker_region"] = region
-    if settings.training_distributed:
-        hyperparameters["sagemaker_torch_distributed_enabled"] = "true"
-    if warm_start_model_uri:
-        hyperparameters["init_from"] = warm_start_model_uri
-    stopping: dict[str, int] = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
-    if settings.use_spot:
-        stopping["MaxWaitTimeInSeconds"] = settings.spot_max_wait_seconds
-    return {
-        "TrainingJobName": job_name,
-        "RoleArn": settings.sagemaker_role_arn,
-        "AlgorithmSpecification": {
-            "TrainingImage": settings.training_image_uri,
-            "TrainingInputMode": settings.training_input_mode,
-            "MetricDefinitions": METRIC_DEFINITIONS,
-            "EnableSageMakerMetricsTimeSeries": True,
-        },
-        "HyperParameters": hyperparameters,
-        "InputDataConfig": [
-            {
-                "ChannelName": "train",
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": read_sets_s3_uri,
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-        ],
-        "OutputDataConfig": {"S3OutputPath": settings.model_output_prefix},
-        "ResourceConfig": {
-            "InstanceType": settings.training_instance_type,
-            "InstanceCount": settings.training_instance_count,
-            "VolumeSizeInGB": settings.training_volume_gb,
-        },
-        "StoppingCondition": stopping,
-        "EnableManagedSpotTraining": settings.use_spot,
-        "CheckpointConfig": {
-            "S3Uri": f"{settings.checkpoint_prefix}{job_name}/",
-            "LocalPath": "/opt/ml/checkpoints",
-        },
-        "TensorBoardOutputConfig": {
-            "S3OutputPath": settings.tensorboard_prefix,
-            "LocalPath": "/opt/ml/output/tensorboard",
-        },
-        "Tags": [{"Key": "hyenaflow:trigger", "Value": trigger}],
-    }
-
-
 def create_training_job(deps: TrainingDeps, job_name: str, trigger: str) -> None:
     store = omics_call(deps, "get_sequence_store", id=deps.settings.sequence_store_id)
     read_sets_uri = store["s3Access"]["s3Uri"]  # the store's access point; never built by hand
@@ -372,6 +300,9 @@ def create_training_job(deps: TrainingDeps, job_name: str, trigger: str) -> None
         warm_start_model_uri=(serving or {}).get("model_data_url"),
         region=deps.settings.aws_region,
     )
+    launch = training_launch(deps.settings.training_instance_type, deps.settings.training_instance_count)
+    if launch.note:
+        logger.warning(launch.note, extra={"training_job": job_name})
     try:
         deps.sagemaker.create_training_job(**request)
         logger.info("training job created", extra={"training_job": job_name, "warm_start": bool(serving)})

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from hyenaflow.local.omics.exceptions import SourceInvalid
 
 # Longest FASTQ read accepted. HealthOmics takes long reads (ONT/PacBio) in FASTQ; our tiles are
-# 10 kb (functions/common/fastq_tiles.py), far below this.
+# 10 kb (functions/pipeline/ingest/fastq_tiles.py), far below this.
 MAX_READ_LENGTH = 100_000
 _IUPAC_BYTES = b"ACGTURYSWKMBDHVNacgturyswkmbdhvn.-"
 _PHRED33_BYTES = bytes(range(33, 127))

@@ -14,6 +14,10 @@ What is emulated, as HealthOmics behaves:
   `files.<slot>.s3Access.s3Uri`; archiving and activation use that same URI. Each status change
   puts an `aws.omics` "Read Set Import Job Status Change" event on the default bus. A repeated
   clientToken returns the existing job (idempotent, as AWS idempotency tokens are).
+- StartReadSetImportJob refuses (ValidationException) sources whose fields break botocore's omics
+  model: `sourceFiles` S3 URIs must match `s3://([a-z0-9][a-z0-9-.]{1,61}[a-z0-9])/(.{1,1024})`
+  (a key of at most 1,024 characters), `name`/`sampleId`/`subjectId`/`generatedFrom` hold 1-127
+  and `description` 1-255 characters, none of them control characters.
 - ListReadSets, GetReadSetMetadata (`files.source1.s3Access.s3Uri`), ListReadSetImportJobs.
 - ListTagsForResource of a read set: the tags of the import source it came from (the API calls
   them "the source's tags"; that they tag the read set is our reading, not a documented fact).
@@ -27,6 +31,8 @@ from __future__ import annotations
 import random
 import re
 import threading
+import time
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +48,51 @@ from hyenaflow.local.service_events import EventBus
 IMPORT_EVENT = "Read Set Import Job Status Change"
 ACTIVATION_EVENT = "Read Set Activation Job Status Change"
 _S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
+# StartReadSetImportJobSourceItem in botocore's omics model (2022-11-28). The service matches Java
+# regular expressions, whose `.` refuses every line terminator; Python's refuses only \n.
+SOURCE_FILE_URI_PATTERN = "s3://([a-z0-9][a-z0-9-.]{1,61}[a-z0-9])/(.{1,1024})"
+SOURCE_TEXT_PATTERN = "[\\p{L}||\\p{M}||\\p{Z}||\\p{S}||\\p{N}||\\p{P}]+"  # no control characters
+_SOURCE_FILE_URI = re.compile(SOURCE_FILE_URI_PATTERN.replace(".{1,1024}", "[^\n\r\x85\u2028\u2029]{1,1024}"))
+SOURCE_TEXT_MAX_LENGTH = {
+    "name": 127,
+    "sampleId": 127,
+    "subjectId": 127,
+    "generatedFrom": 127,
+    "description": 255,
+}
+
+
+def import_source_violations(sources: list[dict[str, Any]]) -> list[str]:
+    """What HealthOmics' request validation says about each source field its model constrains,
+    in AWS's words ("Value '...' at 'sources.1.member.name' failed to satisfy constraint: ...")."""
+    problems = []
+    for index, source in enumerate(sources, start=1):
+        at = f"sources.{index}.member"
+        for slot, uri in (source.get("sourceFiles") or {}).items():
+            if not _SOURCE_FILE_URI.fullmatch(uri):
+                problems.append(
+                    f"Value '{_shown(uri)}' at '{at}.sourceFiles.{slot}' failed to satisfy constraint: "
+                    f"Member must satisfy regular expression pattern: {SOURCE_FILE_URI_PATTERN}"
+                )
+        for name, max_length in SOURCE_TEXT_MAX_LENGTH.items():
+            value = source.get(name)
+            if value is None:
+                continue
+            if not 1 <= len(value) <= max_length:
+                problems.append(
+                    f"Value '{_shown(value)}' at '{at}.{name}' failed to satisfy constraint: "
+                    f"Member must have length between 1 and {max_length}"
+                )
+            elif any(unicodedata.category(char).startswith("C") for char in value):
+                problems.append(
+                    f"Value '{_shown(value)}' at '{at}.{name}' failed to satisfy constraint: "
+                    f"Member must satisfy regular expression pattern: {SOURCE_TEXT_PATTERN}"
+                )
+    return problems
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= 80 else f"{value[:60]}...({len(value)} characters)"
 
 
 def _now() -> datetime:
@@ -231,6 +282,10 @@ class OmicsBackend(BaseBackend):
         self.get_sequence_store(store_id)
         if not 1 <= len(sources) <= 100:
             raise ValidationException("sources must hold between 1 and 100 items")
+        problems = import_source_violations(sources)
+        if problems:
+            count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected"
+            raise ValidationException(f"{count}: {'; '.join(problems)}")
         job = Job(
             id=_numeric_id(),
             sequence_store_id=store_id,
@@ -516,10 +571,13 @@ def reset() -> None:
 
 
 def shutdown(timeout_s: float = 10.0) -> None:
-    """Wait for running import/activation threads (they are short) and forget the event sink."""
+    """Wait up to `timeout_s` in all for running import/activation threads (they are short) and
+    forget the event sink."""
+    deadline = time.monotonic() + timeout_s
     for thread in _state.threads:
-        thread.join(timeout_s)
-    _state.threads.clear()
+        thread.join(max(0.0, deadline - time.monotonic()))
+    # One still running is waited for again by the next reset(), before the backends are cleared.
+    _state.threads = [thread for thread in _state.threads if thread.is_alive()]
     _state.events = None
     _state.read_set_file_names = "upload"
 

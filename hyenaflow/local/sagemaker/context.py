@@ -4,6 +4,7 @@ boto3 clients for the local endpoint, the event bus, and background threads."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from hyenaflow.local.account import client_environment
+from hyenaflow.local.sagemaker.processes import ChildProcesses
 from hyenaflow.local.service_events import EventBus
 from hyenaflow.local.wsgi import WsgiApp, call_app
 
@@ -42,6 +45,8 @@ class SageMakerContext:
         # One lock for check-then-create steps across operations, client creation and registries.
         self.lock = threading.RLock()
         self.closing = threading.Event()
+        # Training scripts and inference servers, so that closing ends them all at once.
+        self.processes = ChildProcesses()
         self._threads: list[threading.Thread] = []
         self._session = boto3.session.Session()
         self._clients: dict[tuple[str, str], Any] = {}
@@ -74,13 +79,7 @@ class SageMakerContext:
 
     def aws_env(self, region: str) -> dict[str, str]:
         """Environment of training scripts and inference servers: AWS calls go to this endpoint."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_DEFAULT_REGION": region,
-            "AWS_REGION": region,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-        }
+        return client_environment(self.endpoint_url, region)
 
     def put_event(
         self, account: str, region: str, detail_type: str, detail: dict[str, Any], resources: list[str]
@@ -93,6 +92,7 @@ class SageMakerContext:
             self._threads.append(thread)
         thread.start()
 
-    def join_background(self, timeout_s: float) -> None:
+    def join_background(self, deadline: float) -> None:
+        """Wait for the background threads until `deadline` (time.monotonic()), no longer."""
         for thread in list(self._threads):
-            thread.join(timeout_s)
+            thread.join(max(0.0, deadline - time.monotonic()))

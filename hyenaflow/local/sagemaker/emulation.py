@@ -9,6 +9,7 @@ unchanged.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,13 @@ from hyenaflow.local.account import account_for
 from hyenaflow.local.sagemaker.context import SageMakerContext
 from hyenaflow.local.sagemaker.endpoints import Endpoints
 from hyenaflow.local.sagemaker.instance_types import use_botocore_instance_types
+from hyenaflow.local.sagemaker.processes import STOP_GRACE_S
 from hyenaflow.local.sagemaker.runtime import INVOCATIONS_PATH, invoke_endpoint
 from hyenaflow.local.sagemaker.training import TrainingJobs
 from hyenaflow.local.service_events import EventBus
 from hyenaflow.local.wsgi import WsgiApp, request_scope
+
+THREAD_JOIN_S = 0.5  # how long close() waits for the threads of ended jobs and deployments
 
 
 class SageMakerEmulation:
@@ -62,10 +66,14 @@ class SageMakerEmulation:
         return self.context.downstream(environ, start_response)
 
     def close(self) -> None:
-        """Stop every training job and inference server this emulation started."""
-        with self.context.lock:
+        """End every training job and inference server this emulation started, all at once:
+        SIGTERM, STOP_GRACE_S, then SIGKILL; then give their threads a moment to record it."""
+        with self.context.lock:  # from here on, CreateTrainingJob is refused
             self.context.closing.set()
-        self.training.stop_all(timeout_s=5.0)
-        self.endpoints.stop_all()
-        self.training.join_all(15.0)
-        self.context.join_background(15.0)
+        self.training.mark_all_stopped()
+        self.context.processes.stop_all(STOP_GRACE_S)
+        # Threads whose process is gone finish in milliseconds; one stuck elsewhere (an S3 copy
+        # of a large model) is a daemon and must not hold up the stop.
+        deadline = time.monotonic() + THREAD_JOIN_S
+        self.training.join_all(deadline)
+        self.context.join_background(deadline)

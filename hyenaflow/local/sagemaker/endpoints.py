@@ -159,6 +159,7 @@ class Endpoints:
             directory=directory,
             default_serve_script=DEFAULT_SERVE_SCRIPT,
             aws_env=self.context.aws_env(region),
+            processes=self.context.processes,
             startup_timeout_s=STARTUP_TIMEOUT_S,
             cancelled=self.context.closing,
         )
@@ -249,11 +250,3 @@ class Endpoints:
         if endpoint.failure_reason:
             detail["FailureReason"] = endpoint.failure_reason
         self.context.put_event(account, region, ENDPOINT_EVENT, detail, [endpoint.arn])
-
-    def stop_all(self) -> None:
-        """Stop every inference server (the server is shutting down)."""
-        with self.context.lock:
-            servers = list(self.servers.values())
-            self.servers.clear()
-        for server in servers:
-            server.stop()

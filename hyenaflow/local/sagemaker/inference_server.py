@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hyenaflow.local.polling import wait_for
-from hyenaflow.local.sagemaker.processes import terminate_process_group
+from hyenaflow.local.sagemaker.processes import ChildProcesses, StackStopping, terminate_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SERVE_SCRIPT = REPO_ROOT / "endpoint" / "serve.py"
@@ -91,6 +91,7 @@ def start_inference_server(
     directory: Path,
     default_serve_script: Path,
     aws_env: dict[str, str],
+    processes: ChildProcesses,
     startup_timeout_s: float = STARTUP_TIMEOUT_S,
     cancelled: threading.Event | None = None,
 ) -> InferenceServer:
@@ -118,21 +119,25 @@ def start_inference_server(
     directory.mkdir(parents=True, exist_ok=True)
     log_path = directory / "server.log"
     with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(serve_script), "--model-dir", str(model_dir), "--port", str(port)],
-            cwd=serve_script.parent,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        try:
+            process = processes.start(
+                [sys.executable, str(serve_script), "--model-dir", str(model_dir), "--port", str(port)],
+                cwd=serve_script.parent,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        except StackStopping as error:
+            raise InferenceServerFailed(
+                "The local stack shut down while the endpoint was starting"
+            ) from error
     server = InferenceServer(endpoint_config_name, variant_name, port, process, directory)
 
     def readiness() -> str | None:
-        if _ping(server.url):
-            return "live"
         if cancelled is not None and cancelled.is_set():
             return "cancelled"
+        if _ping(server.url):
+            return "live"
         return "exited" if process.poll() is not None else None
 
     try:

@@ -9,6 +9,7 @@ model.tar.gz, and a "SageMaker Training Job State Change" event on every status 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +56,10 @@ class TrainingJobs:
         """Validate, let moto record the job, put it InProgress; a TrainingRun, or an error response."""
         name = request.get("TrainingJobName", "")
         backend = self.context.backend(account, region)
+        if self.context.closing.is_set():  # its script could outlive the stack
+            return json_error(
+                start_response, "ServiceUnavailable", "The local stack is shutting down", status=503
+            )
         if name in backend.training_jobs:
             return json_error(
                 start_response,
@@ -93,6 +98,7 @@ class TrainingJobs:
             s3=self.context.client("s3", region),
             aws_env=self.context.aws_env(region),
             training_code_dir=DEFAULT_TRAINING_CODE_DIR,
+            processes=self.context.processes,
             on_status=lambda run, *change: self._on_status(account, region, run, *change),
         )
         self.runs[(account, region, name)] = run
@@ -150,13 +156,15 @@ class TrainingJobs:
         self.context.background(run.stop, f"stop-{name}")
         return json_response(start_response, {})
 
-    def stop_all(self, timeout_s: float = 5.0) -> None:
-        """Stop every running script (the server is shutting down)."""
+    def mark_all_stopped(self) -> None:
+        """The server is shutting down: every run ends Stopped (their scripts are ended with every
+        other child process of the server, by ChildProcesses.stop_all)."""
         with self.context.lock:
             runs = list(self.runs.values())
         for run in runs:
-            run.stop(timeout_s=timeout_s)
+            run.mark_stopped()
 
-    def join_all(self, timeout_s: float = 15.0) -> None:
+    def join_all(self, deadline: float) -> None:
+        """Wait for the runs' threads until `deadline` (time.monotonic()), no longer."""
         for run in list(self.runs.values()):
-            run.join(timeout_s)
+            run.join(max(0.0, deadline - time.monotonic()))

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from hyenaflow.local.sagemaker.processes import terminate_process_group
+from hyenaflow.local.sagemaker.processes import ChildProcesses, StackStopping, terminate_process_group
 from hyenaflow.local.sagemaker.s3_uri import split_s3_uri
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -102,6 +102,7 @@ class TrainingRun:
     s3: Any  # boto3 S3 client for the local endpoint
     aws_env: dict[str, str]
     training_code_dir: Path
+    processes: ChildProcesses  # the server's: its shutdown ends this script with every other
     on_status: Callable[[TrainingRun, str, str, str | None], None]  # (run, status, secondary, reason)
     process: subprocess.Popen[bytes] | None = None
     stop_requested: bool = False
@@ -128,6 +129,11 @@ class TrainingRun:
 
     def join(self, timeout_s: float | None = None) -> None:
         self._thread.join(timeout_s)
+
+    def mark_stopped(self) -> None:
+        """The server is shutting down: the job ends Stopped once its script has been ended
+        (with every other child process, by ChildProcesses.stop_all)."""
+        self.stop_requested = True
 
     # --- the job ----------------------------------------------------------------------------------
 
@@ -190,11 +196,33 @@ class TrainingRun:
         source = (channel.get("DataSource") or {}).get("S3DataSource")
         if not source:
             raise TrainingFailed(f"ClientError: channel {name}: only S3DataSource is emulated locally")
-        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-            raise TrainingFailed(
-                f"ClientError: channel {name}: S3DataType {source['S3DataType']} is not emulated"
-            )
+        data_type = source.get("S3DataType", "S3Prefix")
+        if data_type == "ManifestFile":
+            self._download_manifest(source["S3Uri"], self.job_dir / "input/data" / name)
+            return
+        if data_type != "S3Prefix":
+            raise TrainingFailed(f"ClientError: channel {name}: S3DataType {data_type} is not emulated")
         self._download_prefix(source["S3Uri"], self.job_dir / "input/data" / name, required=True)
+
+    def _download_manifest(self, uri: str, target: Path) -> None:
+        """S3DataType ManifestFile (botocore's S3DataSource.S3Uri doc): a JSON array, first
+        {"prefix": "s3://..."}, then keys relative to it; each lands at <channel>/<relative key>."""
+        bucket, key = _split_s3(uri)
+        manifest_path = self.job_dir / "input" / "manifest.json"
+        self._s3_download(bucket, key, manifest_path, f"manifest {uri}")
+        try:
+            head, *suffixes = json.loads(manifest_path.read_text())
+            prefix = head["prefix"]
+        except (ValueError, TypeError, KeyError) as error:
+            raise TrainingFailed(
+                f"ClientError: manifest {uri} is not a SageMaker manifest: {error}"
+            ) from error
+        if not suffixes:
+            raise TrainingFailed(f"ClientError: manifest {uri} lists no objects")
+        data_bucket, data_prefix = _split_s3(prefix)
+        for suffix in suffixes:
+            self._s3_download(data_bucket, data_prefix + suffix, target / suffix, f"manifest {uri} entry")
+        self._log(f"[local sagemaker] downloaded {len(suffixes)} objects listed in {uri} to {target}")
 
     def _download_prefix(self, uri: str, target: Path, required: bool) -> None:
         bucket, prefix = _split_s3(uri)
@@ -275,14 +303,18 @@ class TrainingRun:
             )
         command = [sys.executable, str(script), *cli_args(self.request.get("HyperParameters") or {})]
         self._log(f"[local sagemaker] running: {' '.join(command)} (cwd {code_dir})")
-        self.process = subprocess.Popen(
-            command,
-            cwd=code_dir,
-            env=self._environment(code_dir, program),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, so stop() ends its children too
-        )
+        try:
+            # In its own process group (ChildProcesses), so stop() ends its children too.
+            self.process = self.processes.start(
+                command,
+                cwd=code_dir,
+                env=self._environment(code_dir, program),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except StackStopping:
+            self.stop_requested = True  # the server is shutting down: the job ends Stopped
+            return "stopped", []
         if self.stop_requested:  # StopTrainingJob arrived while the process was starting
             terminate_process_group(self.process, 10.0)
         stderr_tail: deque[str] = deque(maxlen=30)
