@@ -8,7 +8,8 @@ CHECKOV_VENV := .venv-checkov
 DEPLOY_VENV := .venv-deploy
 DEPLOY_PARAMETERS := .aws-sam/deploy-parameters.yaml
 # The containers run Python 3.12 (hyenaflow/images.py); the torch-free checks run on it too.
-PYTHON312 ?= python3.12
+# pyenv machines (this project's CI) keep 3.12 beside the default 3.11, off PATH: look there first.
+PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
 PY312_VENV := .venv-py312
 CONSTRAINTS := requirements/constraints.txt
 export PYTHONUNBUFFERED := 1
