@@ -1,25 +1,30 @@
-"""Benchmark ingest_fasta's streaming FASTA -> FASTQ.gz path: input MB/s and peak RSS.
+"""Benchmark ingest_fasta's streaming FASTA -> FASTQ.gz path against the AWS sample's way: MB/s and peak RSS.
 
-    python bench/bench_ingest.py                       # 1 GiB generated FASTA, local sink, all CPUs
-    python bench/bench_ingest.py --cores 1             # pinned to one CPU (a 1769 MB Lambda has ~1 vCPU)
-    python bench/bench_ingest.py --gzip-level 0        # stored gzip: CPU cost without deflate
-    python bench/bench_ingest.py --moto --size-mb 256  # through a moto S3 server (separate process) end to end
-    python bench/bench_ingest.py --components --cores 1  # CPU cost of parse/validate/tile vs gzip
+    python bench/bench_ingest.py --cores 1           # the comparison below, one CPU (a 1769 MB Lambda has ~1 vCPU)
+    python bench/bench_ingest.py --components --cores 1   # CPU cost per stage: parse (ours, Biopython), gzip (zlib, isal)
+    python bench/bench_ingest.py --moto --size-mb 256 --cores 1   # through a moto S3 server (separate process) end to end
 
-The FASTA is generated once under --workdir (default /tmp/hyenaflow-bench) and reused:
-chromosome-sized records of 80-column lines with soft-masked (lowercase) stretches and N runs.
-Each measurement runs in a fresh subprocess, so peak RSS (ru_maxrss) is that of the ingest
-code alone, not of the generator or of moto.
+The comparison runs, each in a fresh subprocess pinned to --cores CPUs (so peak RSS, VmHWM from
+/proc, is that row's alone), on the same generated FASTA (--size-mb, default 200 MB):
 
-"local" mode reads the file in 1 MiB chunks (like the S3 streaming body) and hands the
-multipart parts to a sink that only counts bytes: it measures the CPU path (parse, validate,
-tile, gzip) without network. "moto" mode runs `ingest_uploaded_fasta` against a moto S3
-server over HTTP, with the HealthOmics call answered in-process.
+- `aws-sample style`: the original AWS sample's approach (aws-samples/genomic-language-model-
+  pretraining-with-healthomics-seq-store, utilities.py): the whole FASTA read into memory as
+  text, one FASTQ read per record built line by line, the FASTQ written to disk, then read back
+  and gzipped (level 2) as one piece. Re-implemented here, not copied.
+- `hyenaflow, zlib` and `hyenaflow, isal`: `_stream_to_staging` as ingest runs it (1 MiB reads
+  like the S3 streaming body, validation, 10 kb tiles, gzip members) with the S3 multipart calls
+  answered by a sink that counts bytes, with the stdlib zlib fallback and with ISA-L.
+- `hyenaflow, isal` again on --rss-size-mb (default 1024 MB) for the memory bound.
+
+The FASTA is generated once under --workdir: chromosome-sized records of 80-column lines with
+soft-masked (lowercase) stretches and N runs. "MB/s" is input MB per wall-clock second; "MB per
+CPU-s" divides by the process's CPU time (all threads), the figure to trust on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
@@ -85,64 +90,135 @@ class CountingS3:
         return {}
 
 
-def measure_local(fasta: Path, gzip_level: int) -> dict[str, Any]:
-    from pipeline.ingest import uploaded_fasta as ingest
-    from pipeline.ingest.staging import StagedFastqUpload
-    from pipeline.ingest.uploaded_fasta import READ_CHUNK_BYTES
+def peak_rss_mb() -> float:
+    """VmHWM (peak resident set) of this process, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # pragma: no cover
 
-    rss_after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    sink = CountingS3()
-    staged = StagedFastqUpload(sink, "bench", "staged/bench", max_object_bytes=1 << 40, gzip_level=gzip_level)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    with open(fasta, "rb") as body:
-        summary, keys = ingest._stream_to_staging(_Reader(body, READ_CHUNK_BYTES), staged)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    size = fasta.stat().st_size
+
+def _row(name: str, size: int, elapsed: float, cpu: float, **extra: Any) -> dict[str, Any]:
     return {
-        "mode": "local",
+        "row": name,
         "input_mb": round(size / 1e6, 1),
         "seconds": round(elapsed, 2),
         "input_mb_per_s": round(size / 1e6 / elapsed, 1),
         "cpu_seconds": round(cpu, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "rss_after_imports_mb": round(rss_after_imports, 1),
-        "records": summary.records,
-        "bases": summary.bases,
-        "fastq_mb": round(staged.fastq_bytes / 1e6, 1),
-        "gzip_mb": round(staged.gzip_bytes / 1e6, 1),
-        "s3_parts": sink.parts,
+        "input_mb_per_cpu_s": round(size / 1e6 / cpu, 1),
+        "peak_rss_mb": peak_rss_mb(),
+        **extra,
     }
 
 
-class _Reader:
-    def __init__(self, handle: Any, chunk: int) -> None:
-        self._handle = handle
+def measure_local(fasta: Path, gzip_level: int, deflate: str) -> dict[str, Any]:
+    from pipeline.ingest import uploaded_fasta as ingest
+    from pipeline.ingest.staging import StagedFastqUpload
+    from pipeline.ingest.uploaded_fasta import READ_CHUNK_BYTES
 
-    def read(self, amount: int) -> bytes:
-        return self._handle.read(amount)
+    rss_after_imports = peak_rss_mb()
+    sink = CountingS3()
+    staged = StagedFastqUpload(
+        sink, "bench", "staged/bench", max_object_bytes=1 << 40, gzip_level=gzip_level, deflate=deflate
+    )
+    start, cpu_start = time.perf_counter(), time.process_time()
+    with open(fasta, "rb") as body:
+        summary, _ = ingest._stream_to_staging(body, staged)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return _row(
+        f"hyenaflow, {staged.deflater}",
+        fasta.stat().st_size,
+        elapsed,
+        cpu,
+        rss_after_imports_mb=rss_after_imports,
+        records=summary.records,
+        bases=summary.bases,
+        fastq_mb=round(staged.fastq_bytes / 1e6, 1),
+        gzip_mb=round(staged.gzip_bytes / 1e6, 1),
+        s3_parts=sink.parts,
+        read_chunk_bytes=READ_CHUNK_BYTES,
+    )
+
+
+def measure_aws_sample_style(fasta: Path, workdir: Path) -> dict[str, Any]:
+    """FASTA -> FASTQ -> FASTQ.gz the way the AWS sample's utilities do it: whole file in memory as
+    text, one read per record built from stripped lines, FASTQ written, then gzipped in one piece."""
+    import gzip
+
+    fastq_path, gz_path = workdir / "aws_sample_style.fq", workdir / "aws_sample_style.fq.gz"
+    start, cpu_start = time.perf_counter(), time.process_time()
+    fastq_path.write_text(_aws_sample_style_fastq(io.StringIO(fasta.read_text())))
+    gz_path.write_bytes(gzip.compress(fastq_path.read_text().encode("utf-8"), compresslevel=2))
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    row = _row(
+        "aws-sample style (in memory, gzip level 2)",
+        fasta.stat().st_size,
+        elapsed,
+        cpu,
+        fastq_mb=round(fastq_path.stat().st_size / 1e6, 1),
+        gzip_mb=round(gz_path.stat().st_size / 1e6, 1),
+    )
+    fastq_path.unlink()
+    gz_path.unlink()
+    return row
+
+
+def _aws_sample_style_fastq(text: Any) -> str:
+    """One FASTQ read per FASTA record, built from stripped lines in memory (quality '#')."""
+    fastq = io.StringIO()
+    name: str | None = None
+    lines: list[str] = []
+    for line in text:
+        line = line.strip()
+        if line.startswith(">"):
+            if name is not None:
+                _write_read(fastq, name, lines)
+            name, lines = line[1:], []
+        else:
+            lines.append(line)
+    if name is not None:
+        _write_read(fastq, name, lines)
+    return fastq.getvalue()
+
+
+def _write_read(fastq: Any, name: str, lines: list[str]) -> None:
+    sequence = "".join(lines)
+    fastq.write(f"@{name}\n{sequence}\n+\n{'#' * len(sequence)}\n")
 
 
 def measure_components(fasta: Path) -> dict[str, Any]:
-    """CPU seconds per stage on the first 64 MiB: where the time goes."""
+    """CPU seconds per stage on the first 64 MiB: where the time goes, and Biopython's FASTA parser
+    (parse only: no validation, no tiles) on the same bytes."""
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
     from pipeline.ingest.fasta_stream import FastaToFastq
     from pipeline.ingest.staging import gzip_member
 
     with open(fasta, "rb") as handle:
         chunks = [handle.read(MIB) for _ in range(64)]
-    parser = FastaToFastq()
-    start = time.process_time()
-    fastq = [parser.feed(chunk) for chunk in chunks]
-    parse_s = time.process_time() - start
-    blocks = [b"".join(fastq[i : i + 2]) for i in range(0, len(fastq), 2)]
-    rates = {"parse_validate_tile_mb_per_cpu_s": round(64 * MIB / 1e6 / parse_s, 1)}
-    for level in (0, 1):
+    size_mb = sum(map(len, chunks)) / 1e6
+
+    def rate(work: Any) -> float:
         start = time.process_time()
-        for block in blocks:
-            gzip_member(block, level)
-        rates[f"gzip_level{level}_input_mb_per_cpu_s"] = round(
-            64 * MIB / 1e6 / (time.process_time() - start), 1
+        work()
+        return round(size_mb / (time.process_time() - start), 1)
+
+    fastq: list[bytes] = []
+    parser = FastaToFastq()
+    rates = {"ours_parse_validate_tile_mb_per_cpu_s": rate(lambda: fastq.extend(map(parser.feed, chunks)))}
+    text = b"".join(chunks).decode()
+    rates["biopython_simple_fasta_parser_mb_per_cpu_s"] = rate(
+        lambda: sum(len(seq) for _, seq in SimpleFastaParser(io.StringIO(text)))
+    )
+    blocks = [fastq[i : i + 2] for i in range(0, len(fastq), 2)]  # ~4 MiB of FASTQ per member
+    for deflate, level in (("zlib", 1), ("isal", 1), ("zlib", 0)):
+        members: list[bytes] = []
+        speed = rate(lambda: members.extend(gzip_member(b, level, deflate) for b in blocks))  # noqa: B023
+        rates[f"gzip_{deflate}_level{level}_input_mb_per_cpu_s"] = speed
+        rates[f"gzip_{deflate}_level{level}_gzip_per_fasta_byte"] = round(
+            sum(map(len, members)) / (size_mb * 1e6), 3
         )
-    return {"mode": "components", **rates}
+    return {"row": "components (first 64 MiB)", **rates}
 
 
 def measure_moto(fasta: Path, gzip_level: int, endpoint: str) -> dict[str, Any]:
@@ -206,7 +282,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--size-mb", type=int, default=1024)
+    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--rss-size-mb", type=int, default=1024, help="the memory row's input (0: skip)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/hyenaflow-bench"))
     parser.add_argument("--cores", type=int, default=0, help="pin to this many CPUs (0: all)")
     parser.add_argument("--gzip-level", type=int, default=1)
@@ -217,6 +294,7 @@ def main() -> None:
         "--components", action="store_true", help="CPU cost of parsing and of gzip, separately"
     )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--deflate", default="isal", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     fasta = args.workdir / f"bench_{args.size_mb}mb.fa"
@@ -224,37 +302,78 @@ def main() -> None:
         if args.cores:
             os.sched_setaffinity(0, set(range(args.cores)))
         if args.child == "local":
-            print(json.dumps(measure_local(fasta, args.gzip_level)))
+            result = measure_local(fasta, args.gzip_level, args.deflate)
+        elif args.child == "aws-sample":
+            result = measure_aws_sample_style(fasta, args.workdir)
         elif args.child == "components":
-            print(json.dumps(measure_components(fasta)))
+            result = measure_components(fasta)
         else:
-            print(json.dumps(measure_moto(fasta, args.gzip_level, args.child)))
+            result = measure_moto(fasta, args.gzip_level, args.child)
+        print(json.dumps(result))
         return
 
-    generate_fasta(fasta, args.size_mb)
-    child = [sys.executable, __file__, "--size-mb", str(args.size_mb), "--workdir", str(args.workdir)]
-    child += ["--cores", str(args.cores), "--gzip-level", str(args.gzip_level)]
-    server = None
-    try:
-        if args.moto:
-            port = 5000 + os.getpid() % 1000
-            server = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+        f"pinned to {args.cores or 'all'} CPU(s)",
+        flush=True,
+    )
+    rows = []
+    if args.moto:
+        generate_fasta(fasta, args.size_mb)
+        rows.append(_run_moto(args))
+    elif args.components:
+        generate_fasta(fasta, args.size_mb)
+        rows.append(_run_child(args, args.size_mb, "components"))
+    else:
+        generate_fasta(fasta, args.size_mb)
+        rows.append(_run_child(args, args.size_mb, "aws-sample"))
+        for deflate in ("zlib", "isal"):
+            rows.append(_run_child(args, args.size_mb, "local", deflate))
+        if args.rss_size_mb:
+            generate_fasta(args.workdir / f"bench_{args.rss_size_mb}mb.fa", args.rss_size_mb)
+            rows.append(_run_child(args, args.rss_size_mb, "local", "isal"))
+    for row in rows:
+        row.update(cores=args.cores or len(os.sched_getaffinity(0)))
+        print(json.dumps(row, indent=2))
+    if not (args.moto or args.components):
+        print("\n| row | input MB | wall s | MB/s | CPU s | MB per CPU-s | peak RSS MB | gzip MB |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(
+                f"| {r['row']} | {r['input_mb']} | {r['seconds']} | {r['input_mb_per_s']} | "
+                f"{r['cpu_seconds']} | {r['input_mb_per_cpu_s']} | {r['peak_rss_mb']} | {r['gzip_mb']} |"
             )
-            _wait_for_port(port)
-            child += ["--child", f"http://127.0.0.1:{port}"]
-        else:
-            child += ["--child", "components" if args.components else "local"]
-        output = subprocess.run(child, check=True, capture_output=True, text=True).stdout
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def _child_command(args: argparse.Namespace, size_mb: int, child: str, deflate: str = "isal") -> list[str]:
+    return [
+        sys.executable,
+        __file__,
+        *("--size-mb", str(size_mb), "--workdir", str(args.workdir), "--cores", str(args.cores)),
+        *("--gzip-level", str(args.gzip_level), "--deflate", deflate, "--child", child),
+    ]
+
+
+def _run_child(args: argparse.Namespace, size_mb: int, child: str, deflate: str = "isal") -> dict[str, Any]:
+    command = _child_command(args, size_mb, child, deflate)
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _run_moto(args: argparse.Namespace) -> dict[str, Any]:
+    port = 5000 + os.getpid() % 1000
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port)
+        return _run_child(args, args.size_mb, f"http://127.0.0.1:{port}")
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait()
-    result = json.loads(output.strip().splitlines()[-1])
-    result.update(cores=args.cores or len(os.sched_getaffinity(0)), gzip_level=args.gzip_level)
-    print(json.dumps(result, indent=2))
+        server.terminate()
+        server.wait()
 
 
 def _wait_for_port(port: int, deadline_s: float = 30.0) -> None:

@@ -1,17 +1,33 @@
-"""Cold import time of each Lambda handler (target: < 300 ms) and proof that none pulls in torch/numpy.
+"""Cold import CPU time of each Lambda handler as the function package ships (target: <= 300 ms).
 
-Each sample is a fresh interpreter (as a Lambda cold start is) importing one handler module with
-`functions/` on sys.path, timed inside the child (wall clock and process CPU time; on a loaded machine the CPU time is the
-better estimate of a quiet Lambda's cold import).
+    python bench/bench_lambda_cold_import.py [--repeat 3]
+    python bench/bench_lambda_cold_import.py --baseline /tmp/main   # also another checkout, same run
 
-    python bench/bench_lambda_cold_import.py [--repeat 7]
+What it measures, per handler, in a fresh interpreter each time (a cold start), inside the child
+(process CPU time; on a loaded machine a better estimate of a quiet Lambda than wall time):
+
+- the package as Lambda gets it: functions/ with its symlinks resolved plus functions/
+  requirements.txt installed next to it (`pip install -t`, this machine's x86_64 wheels), run
+  with `python -S` (no other site-packages) and PYTHONDONTWRITEBYTECODE (Lambda's /var/task is
+  read-only: Python cannot cache the bytecode it compiles);
+- `sam build` output has no .pyc: "no .pyc" compiles every imported module at every cold start;
+  "with .pyc" is the package after `make build`, which byte-compiles it (unchecked-hash);
+- the Lambda runtime's variables (LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME; the X-Ray SDK
+  behaves differently outside Lambda) and the template's; tracing on (the template's
+  `Tracing: Active`) and off (POWERTOOLS_TRACE_DISABLED=true).
+
+Samples of the trees and settings are interleaved, so load changes hit them alike. The child also
+reports whether torch/numpy/transformers/sagemaker/Biopython or the X-Ray SDK were imported.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,8 +46,8 @@ import json, sys, time
 t, c = time.perf_counter(), time.process_time()
 import {module}
 elapsed, cpu = time.perf_counter() - t, time.process_time() - c
-heavy = sorted(m for m in ("torch", "numpy", "transformers", "sagemaker") if m in sys.modules)
-print(json.dumps({{"seconds": elapsed, "cpu_seconds": cpu, "heavy": heavy}}))
+heavy = sorted(m for m in ("torch", "numpy", "transformers", "sagemaker", "Bio") if m in sys.modules)
+print(json.dumps({{"seconds": elapsed, "cpu_seconds": cpu, "heavy": heavy, "xray": "aws_xray_sdk" in sys.modules}}))
 """
 # What the template sets; handlers read their settings at import (Powertools, idempotency table).
 ENV = {
@@ -40,6 +56,7 @@ ENV = {
     "AWS_REGION": "us-east-1",
     "POWERTOOLS_SERVICE_NAME": "hyenaflow",
     "POWERTOOLS_METRICS_NAMESPACE": "hyenaflow",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
     "DATA_BUCKET": "bench-bucket",
     "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench",
     "SEQUENCE_STORE_ID": "1234567890",
@@ -52,13 +69,49 @@ ENV = {
 }
 
 
-def sample(module: str) -> dict:
-    env = {**os.environ, **ENV, "PYTHONPATH": str(REPO / "functions")}
+def build_package(checkout: Path, workdir: Path, compiled: bool) -> Path:
+    """functions/ of `checkout` assembled as `sam build` (+ `make build` when compiled) would."""
+    functions = checkout / "functions"
+    requirements = (functions / "requirements.txt").read_bytes()
+    deps = workdir / f"deps-{hashlib.sha256(requirements).hexdigest()[:12]}"
+    if not deps.is_dir():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "-t", str(deps) + ".tmp"]
+            + ["-r", str(functions / "requirements.txt")],
+            check=True,
+        )
+        Path(str(deps) + ".tmp").rename(deps)
+    code = hashlib.sha256(str(checkout.resolve()).encode()).hexdigest()[:12]
+    package = workdir / f"package-{code}-{'pyc' if compiled else 'source'}"
+    shutil.rmtree(package, ignore_errors=True)
+    shutil.copytree(deps, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(functions, package, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    if compiled:
+        compileall.compile_dir(
+            package,
+            quiet=1,
+            workers=0,
+            invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+    return package
+
+
+def sample(package: Path, module: str, tracing: bool) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "PYTHON"))}
+    env |= ENV | {
+        "PYTHONPATH": str(package),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LAMBDA_TASK_ROOT": str(package),  # what the Lambda runtime sets; the X-Ray SDK checks it
+        "AWS_LAMBDA_FUNCTION_NAME": module.split(".")[0],
+    }
+    if not tracing:
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"
     out = subprocess.run(
-        [sys.executable, "-c", CHILD.format(module=module)],
+        [sys.executable, "-S", "-c", CHILD.format(module=module)],
         capture_output=True,
         text=True,
         env=env,
+        cwd=package,
         check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -66,22 +119,45 @@ def sample(module: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="another checkout, measured the same way")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/hyenaflow-bench/lambda"))
     args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    checkouts = {"this tree": REPO} | ({f"baseline {args.baseline}": args.baseline} if args.baseline else {})
+    packages = {
+        (tree, compiled): build_package(checkout, args.workdir, compiled)
+        for tree, checkout in checkouts.items()
+        for compiled in (False, True)
+    }
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(
+        "| tree | handler | .pyc | tracing | CPU median ms | CPU min ms | wall median ms | X-Ray SDK | heavy |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for module in HANDLERS:
-        if not (REPO / "functions" / (module.replace(".", "/") + ".py")).exists():
-            print(f"{module:28s} missing")
-            continue
-        runs = [sample(module) for _ in range(args.repeat)]
-        times = sorted(r["seconds"] * 1000 for r in runs)
-        cpu = sorted(r["cpu_seconds"] * 1000 for r in runs)
-        heavy = sorted({m for r in runs for m in r["heavy"]})
-        print(
-            f"{module:28s} wall median {statistics.median(times):6.0f} ms  min {times[0]:6.0f} ms  "
-            f"CPU median {statistics.median(cpu):6.0f} ms  "
-            f"heavy modules: {', '.join(heavy) or 'none'}"
-        )
+        runs: dict[tuple, list[dict]] = {}
+        for _ in range(args.repeat):
+            for (tree, compiled), package in packages.items():
+                for tracing in (True, False):
+                    if (package / (module.replace(".", "/") + ".py")).exists():
+                        runs.setdefault((tree, compiled, tracing), []).append(
+                            sample(package, module, tracing)
+                        )
+        for (tree, compiled, tracing), samples in sorted(
+            runs.items(), key=lambda kv: (kv[0][0], kv[0][1], not kv[0][2])
+        ):
+            cpu = sorted(r["cpu_seconds"] * 1000 for r in samples)
+            wall = sorted(r["seconds"] * 1000 for r in samples)
+            xray = {r["xray"] for r in samples}
+            heavy = sorted({m for r in samples for m in r["heavy"]})
+            print(
+                f"| {tree} | {module} | {'yes' if compiled else 'no'} | {'on' if tracing else 'off'} | "
+                f"{statistics.median(cpu):.0f} | {cpu[0]:.0f} | {statistics.median(wall):.0f} | "
+                f"{'yes' if xray == {True} else 'no'} | {', '.join(heavy) or 'none'} |",
+                flush=True,
+            )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

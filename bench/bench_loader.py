@@ -12,12 +12,24 @@ when missing). pyfaidx cannot index CRLF files, so that side reads an LF copy of
 
 Prints tokens/s of both (best of 3 passes) and the speed-up. Both produce [batch, max_length]
 int64 tensors of random windows of the same genome.
+
+    python bench/bench_loader.py --readers [--readers-mb 64]
+
+FASTA readers on one generated FASTA (bench_ingest's generator, 80-column lines), best of 3, MB
+per CPU-second, each producing (record id, normalized ACGTN bytes) per record:
+- ours: `sequence_data.read_fasta` (a record's lines joined and normalized once; errors name
+  file:line:column);
+- per-line normalize: the reader before it (every line normalized and checked on its own);
+- Biopython `SimpleFastaParser` + normalize: whole records, no line numbers for errors;
+- Biopython `SimpleFastaParser` + normalize + line numbers: the same behind a line-counting
+  wrapper, which is what it would need to name the line of a bad base.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -98,6 +110,77 @@ def seed_style_loader(fasta: Path, max_length: int, windows: int, batch_size: in
     return {"tokens": tokens, "tokens_per_s": tokens_per_s, "pyfaidx": pyfaidx.__version__}
 
 
+def fasta_readers(fasta: Path) -> dict:
+    """MB per CPU-second of each FASTA reader on the same file (best of REPEATS)."""
+    import io
+
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    from hyenadna.alphabet import INVALID_BYTE, normalize_bases
+    from sequence_data import normalized_line, open_sequence_stream, read_fasta
+
+    size_mb = fasta.stat().st_size / 1e6
+
+    def ours(handle) -> list:  # noqa: ANN001
+        return [(rid, len(bases)) for rid, bases in read_fasta(open_sequence_stream(handle), "bench")]
+
+    def per_line(handle) -> list:  # noqa: ANN001
+        records, record_id, parts = [], None, []
+        for number, line in enumerate(handle, start=1):
+            if line.startswith(b">"):
+                if record_id is not None:
+                    records.append((record_id, len(b"".join(parts))))
+                record_id, parts = line[1:].split()[0].decode(), []
+            elif line.strip():
+                parts.append(normalized_line(line, "bench", number))
+        records.append((record_id, len(b"".join(parts))))
+        return records
+
+    def simple_fasta_parser(handle, numbered: bool = False) -> list:  # noqa: ANN001
+        text = io.TextIOWrapper(handle, encoding="utf-8")
+        lines = _NumberedText(text) if numbered else text
+        records = []
+        for title, sequence in SimpleFastaParser(lines):
+            bases = normalize_bases(sequence.encode())
+            if INVALID_BYTE in bases:
+                raise ValueError(title)
+            records.append((title.split(None, 1)[0], len(bases)))
+        return records
+
+    readers = {
+        "ours (sequence_data.read_fasta)": ours,
+        "per-line normalize (the reader before)": per_line,
+        "Biopython SimpleFastaParser + normalize": simple_fasta_parser,
+        "Biopython SimpleFastaParser + normalize + line numbers": lambda h: simple_fasta_parser(h, True),
+    }
+    rates, results = {}, set()
+    for name, read in readers.items():
+        best = 0.0
+        for _ in range(REPEATS):
+            with fasta.open("rb") as handle:
+                started = time.process_time()
+                records = read(handle)
+                best = max(best, size_mb / (time.process_time() - started))
+        results.add(tuple(records))
+        rates[name] = round(best, 1)
+    assert len(results) == 1, "the readers disagree"
+    return {"fasta_mb": round(size_mb, 1), "mb_per_cpu_s": rates}
+
+
+class _NumberedText:
+    """Line iteration that counts lines and where each record starts (for file:line errors)."""
+
+    def __init__(self, text) -> None:  # noqa: ANN001
+        self._text, self.line, self.header_lines = text, 0, []
+
+    def __iter__(self):  # noqa: ANN204
+        for line in self._text:
+            self.line += 1
+            if line[:1] == ">":
+                self.header_lines.append(self.line)
+            yield line
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fasta", type=Path, default=REPO / "data" / "lambda_phage_NC_001416.fa")
@@ -105,8 +188,21 @@ def main() -> None:
     parser.add_argument("--seed-style-windows", type=int, default=200, help="the slow path needs fewer")
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--readers", action="store_true", help="compare FASTA readers instead")
+    parser.add_argument("--readers-mb", type=int, default=64)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/hyenaflow-bench"))
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.readers:
+        sys.path.insert(0, str(REPO / "bench"))
+        from bench_ingest import generate_fasta
+
+        fasta = args.workdir / f"bench_{args.readers_mb}mb.fa"
+        generate_fasta(fasta, args.readers_mb)
+        print(f"python {sys.version.split()[0]}, load {os.getloadavg()[0]:.1f}", flush=True)
+        print(json.dumps(fasta_readers(fasta), indent=2))
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+        return
     ours = our_loader(args.fasta, args.max_length, args.windows, args.batch_size)
     seed = seed_style_loader(args.fasta, args.max_length, args.seed_style_windows, args.batch_size)
     report = {

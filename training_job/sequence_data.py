@@ -2,12 +2,15 @@
 
 Sources (`load_records`):
 - a SageMaker channel directory or any local directory, walked recursively (HealthOmics read
-  sets sit at `<prefix>readSet/<readSetId>/<file>`); files named `*.fa|*.fasta|*.fna|*.fq|*.fastq`,
-  optionally `.gz` (detected by magic bytes, not by name), are read; other files are counted
-  and logged, never read;
+  sets sit at `<prefix>readSet/<readSetId>/<file>`, under names the service chooses);
 - an `s3://bucket/prefix` (or a sequence store's access-point alias as the bucket): objects are
   streamed with boto3 line by line, never copied whole to disk;
-- a single FASTA/FASTQ file (plain or gzip, LF or CRLF).
+- a single file.
+Every file is opened and its format decided by content (`sequence_files.sniff_format`): gzip by
+its magic bytes, then `>` FASTA, `@` FASTQ, `LOCUS` GenBank, `ID   ` EMBL, after an optional
+UTF-8 byte-order mark; LF, CRLF and classic-Mac CR line ends alike. A file whose first bytes are
+none of these (an index, a manifest) is skipped and counted in the log, unless its name claims a
+sequence format (`x.fa`) or it was given as the source itself: then it is an error.
 Every process of a distributed job reads the whole source (each needs every record to sample
 the same global batches).
 
@@ -69,10 +72,19 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hyenadna import encode_dna
 from hyenadna.alphabet import INVALID_BYTE, NUCLEOTIDE_IDS, PAD_ID, first_invalid_position, normalize_bases
+from sequence_files import (
+    FLAT_FILE_FORMATS,
+    SNIFF_BYTES,
+    UTF8_BOM,
+    FlatFileError,
+    format_from_name,
+    read_flat_file,
+    sniff_format,
+    text_lines,
+)
 
 log = logging.getLogger(__name__)
 
-SEQUENCE_SUFFIXES = (".fa", ".fasta", ".fna", ".fq", ".fastq")
 IGNORE_INDEX = -100
 # Reverse complement swaps the token ids of A<->T and C<->G (N stays N), for bytes.translate.
 _COMPLEMENT_TOKEN = bytes.maketrans(
@@ -168,27 +180,64 @@ class _RawAdapter(io.RawIOBase):
 
 
 def read_fasta(stream: BinaryIO, source: str) -> Iterator[tuple[str, bytes]]:
-    """(record_id, ACGTN bases) per FASTA record; record_id is the header's first word."""
+    """(record_id, ACGTN bases) per FASTA record; record_id is the header's first word.
+
+    A record's lines are joined and normalized once, at C speed; only a record holding a
+    non-nucleotide is rescanned line by line, to name the file, line and column. Kept
+    hand-written rather than Biopython's `SimpleFastaParser` (`bench/bench_loader.py --readers`,
+    docs/benchmarks.md): on 67 MB of FASTA this reads 148 MB per CPU-second, SimpleFastaParser
+    (+ the same normalization) 151 without line numbers and 119 behind the line counting it needs
+    to name the line of a bad base; and it would skip text before the first header without a word.
+    """
     record_id: str | None = None
-    parts: list[bytes] = []
+    lines: list[bytes] = []
+    first_line = 0
     for number, line in _numbered_lines(stream, source):
-        if line.startswith(b">"):
+        if line[:1] == b">":
             if record_id is not None:
-                yield record_id, b"".join(parts)
+                yield record_id, _record_bases(lines, source, first_line)
             words = line[1:].split()
             if not words:
                 raise SequenceDataError(f"{source}: line {number}: FASTA header has no record id")
-            record_id, parts = words[0].decode("utf-8", "replace"), []
-            continue
-        if not line.strip():
-            continue
-        if record_id is None:
+            record_id, lines, first_line = words[0].decode("utf-8", "replace"), [], number + 1
+        elif record_id is not None:
+            lines.append(line)
+        elif line.strip():
             raise SequenceDataError(
                 f"{source}: line {number}: sequence before the first '>' header; expected FASTA"
             )
-        parts.append(normalized_line(line, source, number))
     if record_id is not None:
-        yield record_id, b"".join(parts)
+        yield record_id, _record_bases(lines, source, first_line)
+
+
+def _record_bases(lines: list[bytes], source: str, first_line: int) -> bytes:
+    bases = normalize_bases(b"".join(lines))
+    if INVALID_BYTE in bases:
+        for offset, line in enumerate(lines):
+            normalized_line(line, source, first_line + offset)  # raises at the first bad line
+    return bases
+
+
+def read_flat_file_records(stream: BinaryIO, source: str, file_format: str) -> Iterator[tuple[str, bytes]]:
+    """(record_id, ACGTN bases) per GenBank/EMBL record (`sequence_files.read_flat_file`)."""
+    try:
+        for record in read_flat_file(text_lines(stream), file_format):
+            bases = normalize_bases(record.sequence)
+            bad = bases.find(INVALID_BYTE)
+            if bad >= 0:
+                letter = record.sequence[bad : bad + 1]
+                raise SequenceDataError(
+                    f"{source}: line {record.line_of_base(bad)}: base {bad + 1} of record "
+                    f"{record.record_id!r} is {letter!r}, not a nucleotide (IUPAC DNA expected); "
+                    "fix or remove the file"
+                )
+            yield record.record_id, bases
+    except FlatFileError as error:
+        raise SequenceDataError(f"{source}: {error}; {error.action}") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise SequenceDataError(
+            f"{source}: gzip stream is truncated or corrupt ({exc}); re-upload the file"
+        ) from exc
 
 
 def read_fastq_tiles(stream: BinaryIO, source: str) -> Iterator[Tile]:
@@ -281,26 +330,17 @@ def rejoin_tiles(tiles: Iterable[Tile]) -> list[tuple[str, bytes, str]]:
 # Sources: directory, file, S3 prefix
 
 
-def _is_sequence_name(name: str) -> bool:
-    name = name.lower().removesuffix(".gz")
-    return name.endswith(SEQUENCE_SUFFIXES) and not Path(name).name.startswith(".")
-
-
 def _local_files(root: Path) -> Iterator[tuple[str, BinaryIO]]:
     if root.is_file():
         yield str(root), root.open("rb")
         return
     if not root.is_dir():
         raise SequenceDataError(
-            f"{root}: no such file or directory; pass --data a FASTA/FASTQ file or folder"
+            f"{root}: no such file or directory; pass --data a sequence file (FASTA, FASTQ, "
+            "GenBank, EMBL) or a folder"
         )
-    paths = sorted(p for p in root.rglob("*") if p.is_file())
-    ignored = [p for p in paths if not _is_sequence_name(p.name)]
-    if ignored:
-        log.info("ignored %d files that are not FASTA/FASTQ by name, e.g. %s", len(ignored), ignored[0])
-    for path in paths:
-        if _is_sequence_name(path.name):
-            yield str(path), path.open("rb")
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        yield str(path), path.open("rb")
 
 
 def _s3_files(uri: str) -> Iterator[tuple[str, BinaryIO]]:
@@ -312,66 +352,105 @@ def _s3_files(uri: str) -> Iterator[tuple[str, BinaryIO]]:
         item["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for item in page.get("Contents", [])
+        if not item["Key"].endswith("/")  # "folder" placeholder objects
     ]
-    ignored = [k for k in keys if not _is_sequence_name(k.rsplit("/", 1)[-1])]
-    if ignored:
-        log.info(
-            "ignored %d objects that are not FASTA/FASTQ by name, e.g. s3://%s/%s",
-            len(ignored),
-            bucket,
-            ignored[0],
-        )
-    for key in sorted(set(keys) - set(ignored)):
+    for key in sorted(keys):
         yield f"s3://{bucket}/{key}", s3.get_object(Bucket=bucket, Key=key)["Body"]
 
 
-def _open_and_peek(raw: BinaryIO, source: str) -> tuple[BinaryIO, bytes]:
+def _open_and_sniff(raw: BinaryIO, source: str) -> tuple[BinaryIO, str | None, bytes]:
+    """(stream, format, first bytes): gunzipped if the content is gzip, positioned after a UTF-8
+    byte-order mark, CR-only line ends read as LF; the format from the content (None: not a
+    sequence file), the first bytes for messages."""
     try:
         stream = open_sequence_stream(raw)
-        return stream, stream.peek(1)[:1]
+        head = stream.peek(SNIFF_BYTES)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise SequenceDataError(f"{source}: line 1: gzip stream is truncated or corrupt ({exc})") from exc
+    file_format = sniff_format(head)
+    if file_format is None:
+        return stream, None, head[:SNIFF_BYTES]
+    if head.startswith(UTF8_BOM):
+        stream.read(len(UTF8_BOM))
+        head = head[len(UTF8_BOM) :]
+    first_cr, first_lf = head.find(b"\r"), head.find(b"\n")
+    if first_cr >= 0 and (first_lf < 0 or first_cr + 1 < first_lf):  # classic Mac: CR alone
+        stream = io.BufferedReader(_CrAsLf(stream), 1 << 20)
+    return stream, file_format, head[:SNIFF_BYTES]
+
+
+class _CrAsLf(io.RawIOBase):
+    """A stream whose CR bytes read as LF (classic-Mac line ends for line iteration)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:
+        data = self._stream.read(len(buffer)).replace(b"\r", b"\n")
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def load_records(source: str | os.PathLike[str]) -> list[SequenceRecord]:
-    """Every record under `source` (file, folder or s3:// prefix): FASTA records and rejoined FASTQ tiles."""
+    """Every record under `source` (file, folder or s3:// prefix): FASTA, GenBank and EMBL records
+    and rejoined FASTQ tiles, each file's format decided by its content."""
     source = str(source)
+    single_file = not source.startswith("s3://") and Path(source).is_file()
     files = _s3_files(source) if source.startswith("s3://") else _local_files(Path(source))
-    fasta: list[tuple[str, bytes, str]] = []
+    sequences: list[tuple[str, bytes, str]] = []
     tiles: list[Tile] = []
     file_count = empty_records = 0
+    ignored: list[str] = []
     for name, raw in files:
-        file_count += 1
         with raw:
-            stream, first = _open_and_peek(raw, name)
-            if first == b">":
-                for record_id, bases in read_fasta(stream, name):
-                    if bases:
-                        fasta.append((record_id, bases, name))
-                    else:
-                        empty_records += 1
-            elif first == b"@":
-                tiles.extend(read_fastq_tiles(stream, name))
-            elif not first:
-                raise SequenceDataError(f"{name}: file is empty; remove it or upload the full file")
-            else:
+            stream, file_format, head = _open_and_sniff(raw, name)
+            if file_format is None:
+                claimed = format_from_name(name)
+                if not (claimed or single_file):
+                    ignored.append(name)
+                    continue
+                if not head:
+                    raise SequenceDataError(f"{name}: file is empty; remove it or upload the full file")
                 raise SequenceDataError(
-                    f"{name}: line 1: starts with {first!r}, expected '>' (FASTA) or '@' (FASTQ)"
+                    f"{name}: line 1: starts with {head[:1]!r}, expected '>' (FASTA), '@' (FASTQ), "
+                    "'LOCUS' (GenBank) or 'ID' (EMBL)"
                 )
+            file_count += 1
+            if file_format == "fastq":
+                tiles.extend(read_fastq_tiles(stream, name))
+                continue
+            if file_format in FLAT_FILE_FORMATS:
+                records = read_flat_file_records(stream, name, file_format)
+            else:
+                records = read_fasta(stream, name)
+            for record_id, bases in records:
+                if bases:
+                    sequences.append((record_id, bases, name))
+                else:
+                    empty_records += 1
+    if ignored:
+        log.info(
+            "ignored %d files that are not FASTA, FASTQ, GenBank or EMBL by their first bytes, e.g. %s",
+            len(ignored),
+            ignored[0],
+        )
     if empty_records:
         log.warning("skipped %d FASTA records with no sequence", empty_records)
-    joined = fasta + rejoin_tiles(tiles)
+    joined = sequences + rejoin_tiles(tiles)
     if not joined:
-        raise SequenceDataError(f"{source}: no FASTA/FASTQ sequence found ({file_count} sequence files)")
-    records = [SequenceRecord(rid, tokenize(bases), where) for rid, bases, where in joined]
+        raise SequenceDataError(f"{source}: no sequence found ({file_count} sequence files)")
+    records_loaded = [SequenceRecord(rid, tokenize(bases), where) for rid, bases, where in joined]
     log.info(
         "loaded %d records, %d bases from %d files under %s",
-        len(records),
-        sum(len(r.tokens) for r in records),
+        len(records_loaded),
+        sum(len(r.tokens) for r in records_loaded),
         file_count,
         source,
     )
-    return records
+    return records_loaded
 
 
 # --------------------------------------------------------------------------------------------

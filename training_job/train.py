@@ -1,4 +1,4 @@
-"""Pretrain HyenaDNA (next-base prediction) on FASTA files or the FASTQ tiles of HealthOmics read sets.
+"""Pretrain HyenaDNA (next-base prediction) on FASTA/GenBank/EMBL files or the FASTQ tiles of HealthOmics read sets.
 
 One CPU (a laptop; the lambda phage genome trains to eval perplexity < 4 in a few minutes;
 checkpoints go to out/checkpoints, and a rerun with the same --model-dir resumes from them):
@@ -139,7 +139,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     def add(name: str, **kwargs) -> None:
         parser.add_argument(f"--{name}", f"--{name.replace('-', '_')}", **kwargs)
 
-    add("data", default=os.environ.get("SM_CHANNEL_TRAIN"), help="FASTA/FASTQ file, folder or s3:// prefix")
+    add(
+        "data",
+        default=os.environ.get("SM_CHANNEL_TRAIN"),
+        help="FASTA, FASTQ, GenBank or EMBL file (plain or gzip), folder or s3:// prefix",
+    )
     add("model-dir", default=os.environ.get("SM_MODEL_DIR", "out"), help="where the model artifact goes")
     add(
         "checkpoint-dir",

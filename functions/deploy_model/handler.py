@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from deploy_model.models import TrainingJobEnd, TrainingJobStateEvent
@@ -26,8 +25,8 @@ def handle_job_end(job: TrainingJobEnd) -> dict[str, Any]:
 
 
 @observed_handler()
-@event_parser(model=TrainingJobStateEvent)
-def lambda_handler(event: TrainingJobStateEvent, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(raw_event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    event = TrainingJobStateEvent.model_validate(raw_event)
     idempotency.config.register_lambda_context(context)
     detail = event.detail
     if detail.TrainingJobStatus not in TERMINAL:

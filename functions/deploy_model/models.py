@@ -1,7 +1,8 @@
-"""Typed events for deploy_model (Powertools parser models)."""
+"""Typed events for deploy_model."""
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict
+
+from pipeline.events import EventBridgeEvent
 
 
 class TrainingJobStateDetail(BaseModel):
@@ -15,7 +16,7 @@ class TrainingJobStateDetail(BaseModel):
     FailureReason: str | None = None
 
 
-class TrainingJobStateEvent(EventBridgeModel):
+class TrainingJobStateEvent(EventBridgeEvent):
     detail: TrainingJobStateDetail
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ingest_fasta.models import ObjectCreatedEvent
 from pipeline.dependencies import Dependencies
 from pipeline.idempotency import Idempotency
 from pipeline.ingest.settings import IngestSettings
@@ -32,8 +31,8 @@ def ingest(upload: UploadedObject) -> dict[str, Any]:
 
 
 @observed_handler()
-@event_parser(model=S3EventNotificationEventBridgeModel)
-def lambda_handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(raw_event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    event = ObjectCreatedEvent.model_validate(raw_event)
     idempotency.config.register_lambda_context(context)
     detail = event.detail
     result = ingest(

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.dependencies import Dependencies
@@ -20,8 +19,8 @@ dependencies = Dependencies(load_settings(PollSettings))
 
 
 @observed_handler()
-@event_parser(model=PollTrigger)
-def lambda_handler(event: PollTrigger, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(raw_event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    event = PollTrigger.model_validate(raw_event)
     now = event.time.astimezone(UTC) if event.time else datetime.now(UTC)
     result = poll_for_new_records(dependencies, now)
     metrics.add_metric(name="GenbankRecordsWritten", unit=MetricUnit.Count, value=result.written)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline.dependencies import Dependencies
@@ -26,8 +25,8 @@ def handle_import(job: ImportJobStatus) -> dict[str, Any]:
 
 
 @observed_handler()
-@event_parser(model=OmicsImportJobEvent)
-def lambda_handler(event: OmicsImportJobEvent, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(raw_event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    event = OmicsImportJobEvent.model_validate(raw_event)
     idempotency.config.register_lambda_context(context)
     if event.detail.sequenceStoreId != dependencies.settings.sequence_store_id:
         logger.warning(

@@ -1,7 +1,8 @@
-"""Typed events for start_training (Powertools parser models)."""
+"""Typed events for start_training."""
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.events import EventBridgeEvent
 
 
 class ImportJobStatusDetail(BaseModel):
@@ -15,7 +16,7 @@ class ImportJobStatusDetail(BaseModel):
     statusMessage: str | None = None
 
 
-class OmicsImportJobEvent(EventBridgeModel):
+class OmicsImportJobEvent(EventBridgeEvent):
     detail: ImportJobStatusDetail
 
 

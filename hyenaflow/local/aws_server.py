@@ -196,12 +196,14 @@ def start_aws_server(
     port: int = 0,
     host: str = "127.0.0.1",
     region: str = DEFAULT_REGION,
+    read_set_file_names: str = "upload",
 ) -> AwsServer:
     """Start moto + the HealthOmics emulation + the SageMaker emulation on http://host:port.
 
     `workdir` receives training job and endpoint work directories and logs. moto's state is
     process-global, so it is reset here: every AwsServer starts with an empty account, and one
-    AwsServer at a time per process is supported.
+    AwsServer at a time per process is supported. `read_set_file_names`: how HealthOmics names
+    read-set files at the access point, "upload" or "source" (see omics/models.py).
     """
     from moto.moto_api._internal.models import moto_api_backend
 
@@ -215,7 +217,7 @@ def start_aws_server(
         workdir=workdir / "sagemaker",
         events=events,
     )
-    omics_models.configure(events=events)
+    omics_models.configure(events=events, read_set_file_names=read_set_file_names)
     server = WsgiMotoServer(sagemaker, host, port)
     server.start()
     bound_host, bound_port = server.get_host_and_port()

@@ -81,6 +81,8 @@ class PipelineConfig:
     deliver: bool = True
     # Function (logical id or name) -> seconds: fire its template schedule on this shortened clock.
     schedule_every_s: dict[str, float] = field(default_factory=dict)
+    # How the HealthOmics emulation names read-set files: "upload" (as observed) or "source" (source1).
+    read_set_file_names: str = "upload"
 
 
 def local_environment_overrides(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -132,6 +134,7 @@ class LocalPipeline:
                 port=self.config.port,
                 host=self.config.host,
                 region=self.config.region,
+                read_set_file_names=self.config.read_set_file_names,
             )
             self._create_resources()
             resolver = self._resolver()

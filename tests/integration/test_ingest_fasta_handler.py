@@ -27,6 +27,7 @@ from tests.support.lambda_env import (
 )
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/hyenaflow-omics-import"
+FLAT_FILE_FIXTURES = FASTA_FIXTURES.parent / "flatfiles"
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,10 @@ def test_sample_event_is_a_real_s3_eventbridge_object_created_event():
     event = load_event("s3_object_created_incoming.json")
     from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
-    parsed = S3EventNotificationEventBridgeModel.model_validate(event)
+    assert S3EventNotificationEventBridgeModel.model_validate(event).detail_type == "Object Created"
+    from ingest_fasta.models import ObjectCreatedEvent
+
+    parsed = ObjectCreatedEvent.model_validate(event)  # the handler's own model
     assert parsed.detail_type == "Object Created" and parsed.source == "aws.s3"
     data = (FASTA_FIXTURES / parsed.detail.object.key.rsplit("/", 1)[1]).read_bytes()
     assert parsed.detail.object.etag == hashlib.md5(data).hexdigest() and parsed.detail.object.size == len(
@@ -143,6 +147,46 @@ def test_genbank_file_carries_its_accession(stack, handler, omics):
     assert result["status"] == "imported"
     source = omics.requests[0]["sources"][0]
     assert source["sampleId"] == "NC_001422.1" and source["tags"]["hyenaflow:accession"] == "NC_001422.1"
+
+
+@pytest.mark.parametrize("fixture", ["phix174_windows_bom.fa", "phix174_classic_mac.fa"])
+def test_windows_bom_and_classic_mac_line_ends_are_imported_like_the_plain_file(
+    stack, handler, omics, fixture
+):
+    plain = (FASTA_FIXTURES / "phix174_NC_001422.fa").read_bytes()
+    expected = {"1": b"".join(plain.split(b"\n")[1:]).replace(b"\r", b"").upper()}
+
+    result = invoke(handler, upload(stack, f"incoming/{fixture}", (FASTA_FIXTURES / fixture).read_bytes()))
+
+    assert result["status"] == "imported" and (result["records"], result["bases"]) == (1, 5_386)
+    assert rejoin_fastq(read_staged_fastq(stack, result["stagedObjects"][0])) == expected
+
+
+@pytest.mark.parametrize(
+    ("fixture", "compress", "record_id", "molecule_type"),
+    [("NC_005816.gb", False, "NC_005816.1", "DNA"), ("AE017046.embl", True, "AE017046.1", "genomic DNA")],
+)
+def test_genbank_and_embl_flat_files_are_imported_with_organism_taxon_and_molecule_type(
+    stack, handler, omics, fixture, compress, record_id, molecule_type
+):
+    data = (FLAT_FILE_FIXTURES / fixture).read_bytes()
+    key = f"incoming/flat/{fixture}" + (".gz" if compress else "")
+
+    result = invoke(handler, upload(stack, key, gzip.compress(data) if compress else data))
+
+    assert result["status"] == "imported" and (result["records"], result["bases"]) == (1, 9_609)
+    assert result["format"] == ("GenBank" if fixture.endswith(".gb") else "EMBL")
+    lines = data.split(b"\n")
+    block = next(i for i, line in enumerate(lines) if line.startswith((b"ORIGIN", b"SQ   ")))
+    letters = bytes(c for line in lines[block + 1 : -2] for c in line if chr(c).isalpha()).upper()
+    assert lines[-2] == b"//" and len(letters) == 9_609
+    assert rejoin_fastq(read_staged_fastq(stack, result["stagedObjects"][0])) == {record_id: letters}
+    [source] = omics.requests[0]["sources"]
+    assert source["sampleId"] == fixture.split(".")[0]
+    assert source["tags"]["hyenaflow:organism"] == "Yersinia pestis biovar Microtus str. 91001"
+    assert source["tags"]["hyenaflow:taxonomy-id"] == "229193"
+    assert source["tags"]["hyenaflow:molecule-type"] == molecule_type
+    assert "organism Yersinia pestis biovar Microtus str. 91001 (taxon 229193)" in source["description"]
 
 
 def test_soft_masked_and_iupac_sequences_are_accepted_as_acgtn(stack, handler, omics):
@@ -205,6 +249,9 @@ REJECTED_CASES = [
     ("truncated.fa.gz", None, "gzip stream is truncated"),
     ("record_without_sequence.fa", 3, "record 'seq2' has no sequence"),
     ("duplicate_ids.fa", 6, "record id 'chr1' appears twice"),
+    ("truncated.gb", 400, "record 'NC_005816.1' ends without its '//' line"),
+    ("bad_base.embl", 331, "'X' (base 125) of record 'AE017046.1' is not a nucleotide"),
+    ("contig_only.gb", 1, "record 'NC_005816.1' has no sequence"),
 ]
 
 
@@ -213,7 +260,8 @@ def test_bad_input_is_moved_to_rejected_with_a_precise_reason_and_an_alert(
     stack, handler, omics, fixture, line, problem
 ):
     key = f"incoming/bad/{fixture}"
-    data = (FASTA_FIXTURES / fixture).read_bytes()
+    folder = FLAT_FILE_FIXTURES if fixture.endswith((".gb", ".embl")) else FASTA_FIXTURES
+    data = (folder / fixture).read_bytes()
     stack.alerts(wait_seconds=0)  # drain
 
     result = invoke(handler, upload(stack, key, data))
@@ -250,7 +298,7 @@ def test_file_over_max_input_bytes_is_rejected_without_reading_it(stack, handler
 
 def test_non_fasta_file_name_is_rejected(stack, handler, omics):
     result = invoke(handler, upload(stack, "incoming/notes.txt", b">a\nACGT\n"))
-    assert result["status"] == "rejected" and ".fa, .fasta or .fna" in result["message"]
+    assert result["status"] == "rejected" and ".fa, .fasta or .fna (FASTA) or .gb" in result["message"]
     assert stack.keys("rejected/notes.txt") == ["rejected/notes.txt", "rejected/notes.txt.reason.json"]
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
 from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig
+from ingest_fasta.models import ObjectCreatedEvent
 
 TEMPLATE = REPO_ROOT / "template.yaml"
 FASTA = b">probe\nACGTACGTNNACGT\n"
@@ -66,7 +66,7 @@ def test_fasta_dropped_in_incoming_reaches_ingest_as_s3_eventbridge_event(pipeli
 
     first, second = queued.pop(ingest)
     assert all(events == [] for events in queued.values()), queued  # no other function gets it
-    parsed = S3EventNotificationEventBridgeModel.model_validate(second)  # the handler's own model
+    parsed = ObjectCreatedEvent.model_validate(second)  # the handler's own model
     assert parsed.detail.bucket.name == pipeline.data_bucket
     assert parsed.detail.object.key == "incoming/phage-two.fa"
     assert parsed.detail.object.etag == head["ETag"].strip('"')

@@ -31,6 +31,7 @@ REQUIREMENTS = {
     "matplotlib": "matplotlib",
     "tqdm": "tqdm",
     "tensorboard": "tensorboard",
+    "Bio": "biopython",  # training_job/sequence_files.py, for GenBank/EMBL inputs only
 }
 
 

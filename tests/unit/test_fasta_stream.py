@@ -12,7 +12,7 @@ import pytest
 from pipeline.ingest.fasta_stream import (
     INFLATE_PIECE_BYTES,
     FastaToFastq,
-    InvalidFasta,
+    InvalidSequenceFile,
     SeenRecordIds,
     inflate_if_gzip,
 )
@@ -70,7 +70,7 @@ def test_real_genome_with_crlf_lines_converts_exactly():
 def test_a_problem_late_in_the_file_is_reported_with_its_line_across_chunks():
     good = b">chr1\n" + b"ACGT" * 15 + b"\n"
     data = good * 1 + b"".join(b"ACGTACGT\n" for _ in range(999)) + b"ACGTXACGT\n"
-    with pytest.raises(InvalidFasta) as raised:
+    with pytest.raises(InvalidSequenceFile) as raised:
         convert(data, 13)
     assert raised.value.line == 1002 and "'X' (column 5)" in raised.value.problem
     assert "protein" in raised.value.problem
@@ -85,11 +85,12 @@ def test_a_problem_late_in_the_file_is_reported_with_its_line_across_chunks():
         (b">a\nAC-GT\n", 2, "gap character '-'"),
         (b">a\nACGT\n>b\nAC\n>a x\nGG\n", 5, "record id 'a' appears twice"),
         (b">a \xff\xfe\nAC\n", 1, "header is not UTF-8 text"),
-        (b"LOCUS       NC_001416  48502 bp    DNA\n", 1, "GenBank flat file"),
+        (b"LOCUS       NC_001416  48502 bp    DNA\n", 1, "GenBank flat file; name it .gb"),
+        (b"ID   AE017046; SV 1; circular; genomic DNA\n", 1, "EMBL flat file; name it .embl"),
     ],
 )
 def test_invalid_input_names_the_line_and_the_problem(data, line, fragment):
-    with pytest.raises(InvalidFasta) as raised:
+    with pytest.raises(InvalidSequenceFile) as raised:
         convert(data, 5)
     assert raised.value.line == line
     assert fragment in str(raised.value)
@@ -111,14 +112,14 @@ def test_plain_text_passes_through_unchanged():
 def test_corrupt_gzip_is_reported():
     data = bytearray(gzip.compress(b">a\n" + b"ACGT" * 1000))
     data[20:40] = b"\xff" * 20
-    with pytest.raises(InvalidFasta, match="gzip data is corrupt"):
+    with pytest.raises(InvalidSequenceFile, match="gzip data is corrupt"):
         list(inflate_if_gzip([bytes(data)]))
 
 
 def test_truncated_gzip_is_reported():
     data = zlib.compress(b"x")  # not gzip framing: plain zlib is not FASTA either
     assert b"".join(inflate_if_gzip([data])) == data
-    with pytest.raises(InvalidFasta, match="truncated"):
+    with pytest.raises(InvalidSequenceFile, match="truncated"):
         list(inflate_if_gzip([gzip.compress(b">a\nACGT\n" * 100)[:-10]]))
 
 
@@ -128,3 +129,42 @@ def test_seen_record_ids_stay_exact_while_the_table_grows():
     assert all(seen.add(i) for i in ids)
     assert not any(seen.add(i) for i in ids[::997])
     assert seen.add(b"contig_new")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 100, 4096])
+@pytest.mark.parametrize("fixture", ["phix174_windows_bom.fa", "phix174_classic_mac.fa"])
+def test_byte_order_mark_and_classic_mac_line_ends_convert_like_the_plain_file(fixture, chunk):
+    plain = (FIXTURES / "phix174_NC_001422.fa").read_bytes()
+    expected_fastq, expected = convert(plain, 4096, tile_len=1000)
+
+    fastq, summary = convert((FIXTURES / fixture).read_bytes(), chunk, tile_len=1000)
+
+    assert fastq == expected_fastq
+    assert (summary.records, summary.bases, summary.lines) == (1, 5386, expected.lines)
+    assert summary.first_record_id == "1"
+
+
+def test_classic_mac_file_reports_problems_on_the_right_line():
+    with pytest.raises(InvalidSequenceFile) as raised:
+        convert(b">a\rACGT\rAC\r>b\rAC-GT\r", 3)
+    assert raised.value.line == 5 and "gap character '-'" in raised.value.problem
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"\xef\xbb\xbf", "contains no FASTA records"),
+        (b"\xef\xbb\xbfACGT\n", "expected a FASTA header starting with '>' but found 'ACGT'"),
+        (b">a\nAC\xef\xbb\xbfGT\n", "byte 0xef (column 3)"),
+    ],
+)
+def test_byte_order_mark_is_dropped_only_before_the_first_header(data, problem):
+    with pytest.raises(InvalidSequenceFile) as raised:
+        convert(data, 2)
+    assert problem in raised.value.problem
+
+
+def test_a_greater_than_sign_inside_a_sequence_line_is_not_a_header():
+    with pytest.raises(InvalidSequenceFile) as raised:
+        convert(b">a\nAC>GT\n", 4)
+    assert raised.value.line == 2 and "'>' (column 3)" in raised.value.problem

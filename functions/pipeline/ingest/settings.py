@@ -15,6 +15,7 @@ class IngestSettings(PipelineSettings):
     subject_id: str | None = None
     # Staged FASTQ.gz bytes per read-set source; a larger file is split over several sources.
     max_source_bytes: int = Field(default=2 * GIB, gt=0)
+    # gzip level of the staged tiles: 1-3 use ISA-L (pipeline.ingest.staging), 0 is stored, 4-9 zlib.
     staging_gzip_level: int = Field(default=1, ge=0, le=9)
     # StartReadSetImportJob calls per second for the whole function (HealthOmics' quota: 5 TPS), and
     # the function's reserved concurrency (0: none). Each execution environment takes an equal

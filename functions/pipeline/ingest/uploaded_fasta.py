@@ -1,8 +1,11 @@
-"""Ingest one uploaded FASTA(.gz): validate while streaming, stage FASTQ.gz tiles, start one import.
+"""Ingest one uploaded FASTA or GenBank/EMBL flat file (plain or gzip): validate while streaming,
+stage FASTQ.gz tiles, start one import.
 
 Plain values and injected boto3 clients in, a JSON-able result out; the handler adds Powertools
 and idempotency. Bad input is moved to rejected/ with a reason file and an SNS alert, and
-nothing of it stays under staged/ or reaches HealthOmics.
+nothing of it stays under staged/ or reaches HealthOmics. The name picks the parser: FASTA has
+its own streaming parser (fasta_stream.py); flat files go through Biopython (flat_file_stream.py),
+which is imported only when one arrives.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import ClientError
 
 from pipeline.alerts import Alert
-from pipeline.ingest.fasta_stream import FastaSummary, FastaToFastq, InvalidFasta, inflate_if_gzip
+from pipeline.ingest.fasta_stream import FastaToFastq, InvalidSequenceFile, SequenceSummary, inflate_if_gzip
 from pipeline.ingest.read_set_names import (
     MAX_READ_SET_DESCRIPTION,
     MAX_READ_SET_FIELD,
@@ -30,12 +33,13 @@ from pipeline.ingest.read_set_names import (
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.staging import StagedFastqUpload, TooManySources
 from pipeline.rate_limiter import process_rate_limiter
+from pipeline.sequence_files import SUFFIX_FORMATS, format_from_name
 
 INCOMING_PREFIX = "incoming/"
 STAGED_PREFIX = "staged/"
 REJECTED_PREFIX = "rejected/"
 GENBANK_PREFIX = "incoming/genbank/"
-FASTA_SUFFIXES = (".fa", ".fasta", ".fna")
+INGESTED_FORMATS = ("fasta", "genbank", "embl")  # FASTQ is what ingest writes, not what it takes
 READ_CHUNK_BYTES = 1024 * 1024
 MAX_IMPORT_SOURCES = 100  # StartReadSetImportJob: sources list of 1..100 (botocore omics model)
 
@@ -52,16 +56,16 @@ class UploadedObject:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def fasta_stem(key: str) -> str | None:
-    """`incoming/x/NC_1.1.fa.gz` -> `NC_1.1`; None if the name is not .fa/.fasta/.fna(.gz)."""
+def stem_and_format(key: str) -> tuple[str, str] | None:
+    """`incoming/x/NC_1.1.gbk.gz` -> ('NC_1.1', 'genbank'); None unless the name ends in a FASTA
+    (.fa .fasta .fna) or flat-file (.gb .gbk .gbff .embl) extension, optionally followed by .gz."""
     name = key.rsplit("/", 1)[-1]
-    lowered = name.lower()
-    if lowered.endswith(".gz"):
-        name, lowered = name[:-3], lowered[:-3]
-    for suffix in FASTA_SUFFIXES:
-        if lowered.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return None
+    file_format = format_from_name(name)
+    if file_format not in INGESTED_FORMATS:
+        return None
+    name = name[:-3] if name.lower().endswith(".gz") else name
+    suffix = next(s for s, f in SUFFIX_FORMATS.items() if f == file_format and name.lower().endswith(s))
+    return name[: -len(suffix)], file_format
 
 
 def import_client_token(obj: UploadedObject) -> str:
@@ -74,17 +78,19 @@ def ingest_uploaded_fasta(
 ) -> dict[str, Any]:
     if not obj.key.startswith(INCOMING_PREFIX) or obj.key.endswith("/"):
         return {"status": "skipped", "reason": f"{obj.key} is not a file under {INCOMING_PREFIX}"}
-    stem = fasta_stem(obj.key)
-    if stem is None:
+    named = stem_and_format(obj.key)
+    if named is None:
         return reject_object(
             obj,
-            InvalidFasta(
-                "the file name does not end in .fa, .fasta or .fna (optionally followed by .gz)",
-                "rename the file with a FASTA extension if it is FASTA, and upload it again",
+            InvalidSequenceFile(
+                "the file name does not end in .fa, .fasta or .fna (FASTA) or .gb, .gbk, .gbff or "
+                ".embl (GenBank/EMBL flat file), optionally followed by .gz",
+                "rename the file with the extension of its format and upload it again",
             ),
             s3=s3,
             alert=alert,
         )
+    stem, file_format = named
     if obj.size is not None and obj.size > settings.max_input_bytes:
         return reject_object(obj, _too_large(obj.size, settings), s3=s3, alert=alert)
 
@@ -105,12 +111,12 @@ def ingest_uploaded_fasta(
         gzip_level=settings.staging_gzip_level,
     )
     try:
-        summary, staged_keys = _stream_to_staging(body["Body"], staged)
-    except (InvalidFasta, TooManySources) as problem:
+        summary, staged_keys = _stream_to_staging(body["Body"], staged, file_format)
+    except (InvalidSequenceFile, TooManySources) as problem:
         staged.abort()
         if isinstance(problem, TooManySources):
-            problem = InvalidFasta(
-                str(problem), "split the FASTA into smaller files (or raise MAX_SOURCE_BYTES)", None
+            problem = InvalidSequenceFile(
+                str(problem), "split the file into smaller ones (or raise MAX_SOURCE_BYTES)", None
             )
         return reject_object(obj, problem, s3=s3, alert=alert)
     except BaseException:
@@ -126,27 +132,41 @@ def ingest_uploaded_fasta(
         "importJobId": job["id"],
         "sequenceStoreId": settings.sequence_store_id,
         "stagedObjects": [f"s3://{settings.data_bucket}/{k}" for k in staged_keys],
+        "format": summary.file_format,
         "records": summary.records,
         "bases": summary.bases,
         "fastqBytes": staged.fastq_bytes,
         "gzipBytes": staged.gzip_bytes,
+        "gzip": staged.deflater,
     }
 
 
-def _stream_to_staging(body: Any, staged: StagedFastqUpload) -> tuple[FastaSummary, list[str]]:
-    parser = FastaToFastq()
+def _stream_to_staging(
+    body: Any, staged: StagedFastqUpload, file_format: str = "fasta"
+) -> tuple[SequenceSummary, list[str]]:
     raw_chunks: Iterator[bytes] = iter(lambda: body.read(READ_CHUNK_BYTES), b"")
-    for chunk in inflate_if_gzip(raw_chunks):
-        staged.write(parser.feed(chunk))
-    tail, summary = parser.finish()
-    staged.write(tail)
+    chunks = inflate_if_gzip(raw_chunks)
+    if file_format == "fasta":
+        parser = FastaToFastq()
+        for chunk in chunks:
+            staged.write(parser.feed(chunk))
+        tail, summary = parser.finish()
+        staged.write(tail)
+    else:
+        from pipeline.ingest.flat_file_stream import FlatFileToFastq  # flat files only
+
+        converter = FlatFileToFastq(file_format)
+        for fastq in converter.fastq(chunks):
+            staged.write(fastq)
+        assert converter.summary is not None
+        summary = converter.summary
     return summary, staged.close()
 
 
 def start_read_set_import(
     obj: UploadedObject,
     stem: str,
-    summary: FastaSummary,
+    summary: SequenceSummary,
     staged_keys: list[str],
     *,
     settings: IngestSettings,
@@ -157,6 +177,7 @@ def start_read_set_import(
     sample_id = read_set_field(settings.sample_id or stem)
     subject_id = read_set_field(settings.subject_id or stem)
     tags = {"hyenaflow:source": tag_value(obj.uri), "hyenaflow:etag": obj.etag.strip('"')}
+    tags |= read_set_tags(summary)
     if is_genbank and summary.records == 1:  # a poll run's file holds many: its records' ids name them
         tags["hyenaflow:accession"] = tag_value(summary.first_record_id)
     sources = []
@@ -170,10 +191,7 @@ def start_read_set_import(
                 "sampleId": sample_id,
                 "generatedFrom": read_set_field(("GenBank " if is_genbank else "") + obj.uri[-100:]),
                 "name": read_set_field(stem, MAX_READ_SET_FIELD - len(part)) + part,
-                "description": read_set_field(
-                    f"{summary.records} FASTA records, {summary.bases} bases, first {summary.first_record_id}",
-                    MAX_READ_SET_DESCRIPTION,
-                ),
+                "description": read_set_description(summary),
                 "tags": tags,
             }
         )
@@ -187,7 +205,36 @@ def start_read_set_import(
     return {"id": response["id"], "status": response["status"]}
 
 
-def reject_object(obj: UploadedObject, problem: InvalidFasta, *, s3: Any, alert: Alert) -> dict[str, Any]:
+def read_set_description(summary: SequenceSummary) -> str:
+    """What the read set holds, in the 255 characters HealthOmics allows (ReadSetDescription)."""
+    text = (
+        f"{summary.records} {summary.file_format} records, {summary.bases} bases, "
+        f"first {summary.first_record_id}"
+    )
+    if summary.organisms:
+        text += f"; organism {'; '.join(summary.organisms)}"
+    if summary.taxonomy_ids:
+        text += f" (taxon {', '.join(summary.taxonomy_ids)})"
+    if summary.molecule_types:
+        text += f"; {', '.join(summary.molecule_types)}"
+    return read_set_field(text, MAX_READ_SET_DESCRIPTION)
+
+
+def read_set_tags(summary: SequenceSummary) -> dict[str, str]:
+    """Tags for what the records say about themselves (flat files), so the model registry can tell
+    what a model was trained on; values within HealthOmics' 256 characters (TagValue)."""
+    values = {
+        "hyenaflow:format": summary.file_format,
+        "hyenaflow:organism": "; ".join(summary.organisms),
+        "hyenaflow:taxonomy-id": ", ".join(summary.taxonomy_ids),
+        "hyenaflow:molecule-type": ", ".join(summary.molecule_types),
+    }
+    return {key: tag_value(value) for key, value in values.items() if value}
+
+
+def reject_object(
+    obj: UploadedObject, problem: InvalidSequenceFile, *, s3: Any, alert: Alert
+) -> dict[str, Any]:
     """Move the upload to rejected/ (copy, then delete) next to a `.reason.json`, and alert."""
     relative = obj.key[len(INCOMING_PREFIX) :] if obj.key.startswith(INCOMING_PREFIX) else obj.key
     destination = REJECTED_PREFIX + relative
@@ -215,10 +262,10 @@ def reject_object(obj: UploadedObject, problem: InvalidFasta, *, s3: Any, alert:
     return {"status": "rejected", "source": obj.uri, "movedTo": reason["movedTo"], "message": message}
 
 
-def _too_large(size: int, settings: IngestSettings) -> InvalidFasta:
-    return InvalidFasta(
+def _too_large(size: int, settings: IngestSettings) -> InvalidSequenceFile:
+    return InvalidSequenceFile(
         f"the file is {size:,} bytes, over the limit of {settings.max_input_bytes:,} bytes (MAX_INPUT_BYTES)",
-        "split it into smaller FASTA files, or raise MAX_INPUT_BYTES",
+        "split it into smaller files, or raise MAX_INPUT_BYTES",
     )
 
 

@@ -5,15 +5,22 @@ What is emulated, as HealthOmics behaves:
   whose alias is a moto S3 bucket (`s3Access.s3Uri` = `s3://<alias>/<account>/sequenceStore/<id>/`).
 - StartReadSetImportJob runs in a background thread: SUBMITTED -> IN_PROGRESS -> COMPLETED |
   COMPLETED_WITH_FAILURES | FAILED, one read set per source. FASTQ sources are validated
-  (fastq_validation.py; same Region, object exists) and copied to
-  `<s3Uri>readSet/<readSetId>/<source file name>`. Each status change puts an `aws.omics`
-  "Read Set Import Job Status Change" event on the default bus. A repeated clientToken returns
-  the existing job (idempotent, as AWS idempotency tokens are).
+  (fastq_validation.py; same Region, object exists) and copied to `<s3Uri>readSet/<readSetId>/<name>`.
+  How HealthOmics names read-set files is not documented; AWS sample code and user output show
+  the uploaded file's name (docs research B1), which is the default here (`"upload"`), and
+  `configure(read_set_file_names="source")` names them after their slot (`source1`), with no
+  extension, so tests can prove that readers find read-set files by content, not by name. The
+  URI is decided once, at import, and is what GetReadSetMetadata reports as
+  `files.<slot>.s3Access.s3Uri`; archiving and activation use that same URI. Each status change
+  puts an `aws.omics` "Read Set Import Job Status Change" event on the default bus. A repeated
+  clientToken returns the existing job (idempotent, as AWS idempotency tokens are).
 - StartReadSetImportJob refuses (ValidationException) sources whose fields break botocore's omics
   model: `sourceFiles` S3 URIs must match `s3://([a-z0-9][a-z0-9-.]{1,61}[a-z0-9])/(.{1,1024})`
   (a key of at most 1,024 characters), `name`/`sampleId`/`subjectId`/`generatedFrom` hold 1-127
   and `description` 1-255 characters, none of them control characters.
 - ListReadSets, GetReadSetMetadata (`files.source1.s3Access.s3Uri`), ListReadSetImportJobs.
+- ListTagsForResource of a read set: the tags of the import source it came from (the API calls
+  them "the source's tags"; that they tag the read set is our reading, not a documented fact).
 - Archiving: `archive_read_sets()` (test/demo hook; AWS archives after 30 days unread) takes the
   objects out of the access point; StartReadSetActivationJob puts them back (ACTIVATING -> ACTIVE).
 Only FASTQ imports are emulated; BAM/CRAM/uBAM sources fail with a message that says so.
@@ -149,9 +156,10 @@ class ReadSet:
     creation_job_id: str
     total_read_count: int
     total_base_count: int
-    files: dict[str, dict[str, Any]]  # source1/source2 -> {key, contentLength, md5}
+    files: dict[str, ReadSetFile]  # source1/source2 -> where it is and what it holds
+    tags: dict[str, str] = field(default_factory=dict)
     status: str = "ACTIVE"
-    archived_objects: dict[str, bytes] = field(default_factory=dict)
+    archived_objects: dict[str, bytes] = field(default_factory=dict)  # s3Uri -> object, while ARCHIVED
 
     def summary(self) -> dict[str, Any]:
         identity = ("id", "arn", "sequence_store_id", "subject_id", "sample_id", "status", "creation_time")
@@ -163,9 +171,22 @@ class ReadSet:
                 "totalBaseCount": self.total_base_count,
             }
             | members(self, optional=("generated_from",)),
-            "etag": {"algorithm": "FASTQ_MD5up"}
-            | {source: info["md5"] for source, info in self.files.items()},
+            "etag": {"algorithm": "FASTQ_MD5up"} | {slot: file.md5 for slot, file in self.files.items()},
         }
+
+
+@dataclass(frozen=True)
+class ReadSetFile:
+    """One file of a read set: `s3_uri` is the one place its object's location is decided."""
+
+    s3_uri: str  # s3://<access point alias>/<account>/sequenceStore/<id>/readSet/<readSetId>/<name>
+    content_length: int
+    md5: str
+
+    @property
+    def bucket_and_key(self) -> tuple[str, str]:
+        bucket, key = _S3_URI.match(self.s3_uri).groups()  # type: ignore[union-attr]
+        return bucket, key
 
 
 @dataclass
@@ -331,17 +352,19 @@ class OmicsBackend(BaseBackend):
                 f"sourceFileType {request.get('sourceFileType')} is not emulated locally; only FASTQ is"
             )
         read_set_id = _numeric_id()
-        files: dict[str, dict[str, Any]] = {}
+        files: dict[str, ReadSetFile] = {}
+        contents: dict[str, bytes] = {}
         reads = bases = 0
         s3 = s3_backends[self.account_id]["aws"]
         for slot, uri in sorted(request["sourceFiles"].items()):
             data = self._read_source(uri)
             slot_reads, slot_bases, md5 = validate_fastq_gz(data, uri)
             reads, bases = reads + slot_reads, bases + slot_bases
-            key = f"{store.s3_prefix}readSet/{read_set_id}/{uri.rsplit('/', 1)[-1]}"
-            files[slot] = {"key": key, "contentLength": len(data), "md5": md5, "data": data}
-        for info in files.values():
-            s3.put_object(store.access_point_bucket, info["key"], info.pop("data"))
+            name = slot if _state.read_set_file_names == "source" else uri.rsplit("/", 1)[-1]
+            files[slot] = ReadSetFile(f"{store.s3_uri}readSet/{read_set_id}/{name}", len(data), md5)
+            contents[slot] = data
+        for slot, file in files.items():
+            s3.put_object(*file.bucket_and_key, contents[slot])
         read_set = ReadSet(
             id=read_set_id,
             arn=f"{store.arn}/readSet/{read_set_id}",
@@ -356,6 +379,7 @@ class OmicsBackend(BaseBackend):
             total_read_count=reads,
             total_base_count=bases,
             files=files,
+            tags=dict(request.get("tags") or {}),
         )
         with self.lock:
             self.read_sets[read_set_id] = read_set
@@ -394,32 +418,37 @@ class OmicsBackend(BaseBackend):
         return read_set
 
     def read_set_metadata(self, read_set: ReadSet) -> dict[str, Any]:
-        store = self.get_sequence_store(read_set.sequence_store_id)
         out = read_set.summary() | {"creationJobId": read_set.creation_job_id}
         out["files"] = {
             slot: {
                 "totalParts": 1,
-                "partSize": info["contentLength"],
-                "contentLength": info["contentLength"],
-                "s3Access": {"s3Uri": f"s3://{store.access_point_bucket}/{info['key']}"},
+                "partSize": file.content_length,
+                "contentLength": file.content_length,
+                "s3Access": {"s3Uri": file.s3_uri},
             }
-            for slot, info in read_set.files.items()
+            for slot, file in read_set.files.items()
         }
         return out
+
+    def tags_of(self, resource_arn: str) -> dict[str, str]:
+        """ListTagsForResource: a sequence store's or a read set's tags."""
+        with self.lock:
+            for resource in [*self.sequence_stores.values(), *self.read_sets.values()]:
+                if resource.arn == resource_arn:
+                    return dict(resource.tags)
+        raise ResourceNotFoundException(f"Resource {resource_arn} not found")
 
     def archive_read_set(self, read_set: ReadSet) -> None:
         """What HealthOmics does to read sets unread for 30 days: objects become unreadable."""
         from moto.s3.models import s3_backends
 
-        store = self.get_sequence_store(read_set.sequence_store_id)
         s3 = s3_backends[self.account_id]["aws"]
         with self.lock:
             if read_set.status != "ACTIVE":
                 return
-            for info in read_set.files.values():
-                key = s3.get_object(store.access_point_bucket, info["key"])
-                read_set.archived_objects[info["key"]] = key.value
-                s3.delete_object(store.access_point_bucket, info["key"])
+            for file in read_set.files.values():
+                read_set.archived_objects[file.s3_uri] = s3.get_object(*file.bucket_and_key).value
+                s3.delete_object(*file.bucket_and_key)
             read_set.status = "ARCHIVED"
 
     # --- activation jobs -------------------------------------------------------------------
@@ -451,15 +480,16 @@ class OmicsBackend(BaseBackend):
     def _run_activation(self, job: Job) -> None:
         from moto.s3.models import s3_backends
 
-        store = self.get_sequence_store(job.sequence_store_id)
         s3 = s3_backends[self.account_id]["aws"]
         self._set_status(job, "IN_PROGRESS", ACTIVATION_EVENT, "activationJob")
         for source in job.sources:
             read_set = self.read_sets[source["readSetId"]]
             with self.lock:
-                # An already active read set needs nothing: the source simply finishes.
-                for key, value in read_set.archived_objects.items():
-                    s3.put_object(store.access_point_bucket, key, value)
+                # An already active read set needs nothing: the source simply finishes; an
+                # archived one comes back to the same URI ("restored to the same URI path").
+                for file in read_set.files.values():
+                    if file.s3_uri in read_set.archived_objects:
+                        s3.put_object(*file.bucket_and_key, read_set.archived_objects[file.s3_uri])
                 read_set.archived_objects.clear()
                 read_set.status = "ACTIVE"
             source["status"] = "FINISHED"
@@ -497,10 +527,14 @@ omics_backends = BackendDict(OmicsBackend, "omics")
 # server that runs them lives here; aws_server.py sets it up and tears it down.
 
 
+READ_SET_FILE_NAMES = ("upload", "source")  # the uploaded file's name, or the slot (source1)
+
+
 @dataclass
 class _State:
     events: EventBus | None = None
     threads: list[threading.Thread] = field(default_factory=list)
+    read_set_file_names: str = "upload"
 
 
 _state = _State()
@@ -519,9 +553,15 @@ def _run_in_background(target: Any, job: Job) -> None:
     thread.start()
 
 
-def configure(events: EventBus) -> None:
-    """Send the jobs' status-change events to `events` (the server's bus)."""
+def configure(events: EventBus, read_set_file_names: str = "upload") -> None:
+    """Send the jobs' status-change events to `events` (the server's bus); name read-set files
+    after the uploaded file ("upload") or after their slot ("source": `source1`)."""
+    if read_set_file_names not in READ_SET_FILE_NAMES:
+        raise ValueError(
+            f"read_set_file_names must be one of {READ_SET_FILE_NAMES}, not {read_set_file_names!r}"
+        )
     _state.events = events
+    _state.read_set_file_names = read_set_file_names
 
 
 def reset() -> None:
@@ -539,6 +579,7 @@ def shutdown(timeout_s: float = 10.0) -> None:
     # One still running is waited for again by the next reset(), before the backends are cleared.
     _state.threads = [thread for thread in _state.threads if thread.is_alive()]
     _state.events = None
+    _state.read_set_file_names = "upload"
 
 
 def archive_read_sets(

@@ -100,6 +100,9 @@ class OmicsResponse(BaseResponse):
         read_set = self.backend.get_read_set(self._get_param("sequenceStoreId"), self._get_param("id"))
         return ActionResult(self.backend.read_set_metadata(read_set))
 
+    def list_tags_for_resource(self) -> ActionResult:
+        return ActionResult({"tags": self.backend.tags_of(self._get_param("resourceArn"))})
+
     def start_read_set_activation_job(self) -> ActionResult:
         sources = self._get_param("sources") or []
         job = self.backend.start_read_set_activation_job(

@@ -1,0 +1,1 @@
+../../training_job/sequence_files.py
