@@ -369,7 +369,7 @@ class HyenaOperator(nn.Module):
       the filters' spectrum from the inference cache; given a `HyenaOperatorState` it also
       records what `step` needs to continue the sequence;
     - `step`: the output for one more token from that state, O(L) per token (incremental generation);
-    - `forward_in_chunks`: a sequence too long for one pass (a megabase), memory bounded by
+    - `add_in_chunks_`: a sequence too long for one pass (a megabase), memory bounded by
       processing positions in chunks and the long convolution in channel groups.
     """
 
@@ -469,32 +469,30 @@ class HyenaOperator(nn.Module):
             v = torch.addcmul(y, v, bias[o])
         return self.out_proj(v * gates[0])
 
-    def forward_in_chunks(
-        self, normalized_input: Callable[[int, int], torch.Tensor], length: int, chunk: int
-    ) -> torch.Tensor:
-        """The operator over `length` positions, reading its input [B, b - a, D] from
-        `normalized_input(a, b)` one chunk of positions at a time. Returns [B, length, D].
+    def add_in_chunks_(self, hidden_states: torch.Tensor, norm: nn.Module, chunk: int) -> None:
+        """hidden_states += self(norm(hidden_states)), in place, for a sequence too long for one
+        pass: projections `chunk` positions at a time, the long convolution a group of channels
+        at a time. hidden_states: [B, L, d_model]. No autograd.
 
-        Holds N [B, L, D] tensors (the gates and the long convolution's input, overwritten by its
-        output) plus one chunk's projections and one channel group's FFT buffers. No autograd.
+        Holds N channel-first [B, D, L] tensors (the gates, and the long convolution's input,
+        overwritten by its output) plus one chunk's projections and one channel group's FFT buffers.
         """
+        batch, length, _ = hidden_states.shape
         d, order, kernel = self.d_model, self.order, self.short_filter.kernel_size
-        stored: list[torch.Tensor] = []  # x_0 .. x_{N-2}, then v * x_{N-1} (the first long-conv input)
-        halo = None  # projections of the K-1 positions before the chunk: the short conv reaches back
+        # x_0 .. x_{N-2}, then v * x_{N-1} (the first long convolution's input), channel-first
+        stored = [hidden_states.new_empty(batch, d, length) for _ in range(order)]
         for a in range(0, length, chunk):
             b = min(length, a + chunk)
-            z = self.in_proj(normalized_input(a, b))  # [B, c, (N+1) D]
-            if not stored:
-                stored = [z.new_empty(z.shape[0], length, d) for _ in range(order)]
-            reach = 0 if halo is None else halo.shape[1]
-            if halo is not None:
-                z = torch.cat([halo, z], dim=1)
-            halo = z[:, max(0, z.shape[1] - (kernel - 1)) :].clone() if kernel > 1 else None
-            z = causal_depthwise_conv(z, self.short_filter.weight, self.short_filter.bias)[:, reach:]
-            *gates, v = z.split(d, dim=-1)
+            # The short conv reaches K-1 positions back: project those again (hidden_states is
+            # not modified before the end) rather than carry them over.
+            reach = min(a, kernel - 1)
+            z = torch.matmul(self.in_proj.weight, norm(hidden_states[:, a - reach : b]).transpose(1, 2))
+            z += self.in_proj.bias[:, None]  # [B, (N+1) D, reach + c]
+            z = causal_depthwise_conv_channel_first(z, self.short_filter.weight, self.short_filter.bias)
+            *gates, v = z[..., reach:].split(d, dim=1)
             for i in range(order - 1):
-                stored[i][:, a:b] = gates[i]
-            stored[-1][:, a:b] = v * gates[-1]
+                stored[i][..., a:b] = gates[i]
+            stored[-1][..., a:b] = v * gates[-1]
             del z, gates, v
 
         # Long convolutions, a group of channels at a time (channels are independent); each
@@ -516,17 +514,14 @@ class HyenaOperator(nn.Module):
                 c1 = min(d, c0 + group)
                 channels = slice(o * d + c0, o * d + c1)
                 k_f = filter_spectrum(self.filter_fn.channel_filters(features, t, channels), n)
-                y = fft_causal_conv_spectrum(
-                    u[:, :, c0:c1].transpose(1, 2), k_f, self.filter_fn.bias[channels], n
-                )
-                u[:, :, c0:c1] = y.transpose(1, 2)
-                del k_f, y
+                u[:, c0:c1] = fft_causal_conv_spectrum(u[:, c0:c1], k_f, self.filter_fn.bias[channels], n)
+                del k_f
         del features
 
         x_0 = stored[0]
         for a in range(0, length, chunk):
-            u[:, a : a + chunk] = self.out_proj(u[:, a : a + chunk] * x_0[:, a : a + chunk])
-        return u
+            gated = (u[..., a : a + chunk] * x_0[..., a : a + chunk]).transpose(1, 2)
+            hidden_states[:, a : a + chunk] += F.linear(gated, self.out_proj.weight, self.out_proj.bias)
 
 
 class HyenaOperatorState:
@@ -624,9 +619,7 @@ class HyenaBlock(GradientCheckpointingLayer):
     def forward_in_chunks_(self, hidden_states: torch.Tensor, chunk: int) -> None:
         """`forward` in place on [B, L, d_model], `chunk` positions at a time (see HyenaOperator)."""
         length = hidden_states.shape[1]
-        mixed = self.mixer.forward_in_chunks(lambda a, b: self.norm1(hidden_states[:, a:b]), length, chunk)
-        hidden_states += mixed
-        del mixed
+        self.mixer.add_in_chunks_(hidden_states, self.norm1, chunk)
         for a in range(0, length, chunk):
             part = hidden_states[:, a : a + chunk]
             part += self.mlp(self.norm2(part))

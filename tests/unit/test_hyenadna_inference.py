@@ -159,6 +159,18 @@ def test_training_neither_reads_nor_fills_the_cache_and_gradients_reach_the_filt
             assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
+def test_filters_asked_for_with_autograd_on_are_fresh_and_carry_gradients():
+    filter_fn = filters_of(HyenaDNAForCausalLM(small_config()).eval())[0]
+    with torch.no_grad():
+        filter_fn.spectrum(40, 80)
+    kept = dict(filter_fn._cache)
+    filters, spectrum = filter_fn.filters(40), filter_fn.spectrum(40, 80)
+    assert filters.requires_grad and spectrum.requires_grad
+    assert filter_fn._cache.keys() == kept.keys()  # neither read from nor added to the cache
+    spectrum.abs().sum().backward()
+    assert filter_fn.implicit_filter.output_layer.weight.grad is not None
+
+
 def test_the_cache_keeps_at_most_cache_bytes_per_layer(monkeypatch):
     model = HyenaDNAForCausalLM(small_config()).eval()
     spectrum_bytes = 32 * (2 * 64 // 2 + 1) * 8  # channels x (n/2 + 1) complex64 at length 64
@@ -265,6 +277,7 @@ def test_generation_cache_refuses_what_it_cannot_do(reference_model):
         ({}, 4096, 1000),
         ({}, 16384, 4096),
         ({"hyena_order": 3}, 5000, 777),
+        ({"hyena_order": 4}, 1000, 300),
         ({"short_filter_order": 4}, 300, 2),
     ],
 )
