@@ -16,6 +16,7 @@ from transformers import AutoModelForCausalLM
 
 import hyenadna
 from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, HyenaGenerationCache
+from hyenadna.fft_conv import fast_fft_size
 from hyenadna.modeling_hyenadna import HyenaFilter
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna" / "tiny_reference"
@@ -298,3 +299,15 @@ def test_chunked_forward_is_for_inference_and_checks_the_length():
     model.eval()
     with pytest.raises(ValueError, match="longer than this model's max_seq_len=100"):
         model.forward_in_chunks(random_ids(1, 101), chunk_tokens=16)
+
+
+def test_fft_size_of_the_chunked_forward_is_large_enough_and_factors_into_2_3_5():
+    for minimum in (1, 2, 3, 7, 2047, 2049, 9999, 2_000_003, 2_097_153):
+        size = fast_fft_size(minimum)
+        assert minimum <= size <= 2 * minimum
+        rest = size
+        for radix in (2, 3, 5):
+            while rest % radix == 0:
+                rest //= radix
+        assert rest == 1, size
+    assert fast_fft_size(2_000_003) == 2**21  # a megabase: the power of two, 5 % over the minimum
