@@ -131,21 +131,25 @@ def child_in_process(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.torch_threads)
     body = json.dumps({"task": "score", "sequences": [phix_window(args.length)]}).encode()
     loaded = inference.load_model(args.model_dir)
-    latencies, answer = [], ""
+    latencies, cpu_times, answer = [], [], ""
     for index in range(args.requests + 10):  # the first 10 are warm-up
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         answer = inference.output_fn(
             inference.predict_fn(inference.input_fn(body, "application/json"), loaded), None
         )
         if index >= 10:
             latencies.append(time.perf_counter() - started)
-    print(json.dumps({"latencies": latencies, "answer": json.loads(answer), "code": inference.__file__}))
+            cpu_times.append(time.process_time() - cpu_started)
+    print(json.dumps({"latencies": latencies, "cpu_times": cpu_times, "answer": json.loads(answer)}))
 
 
 def in_process(
     args: argparse.Namespace, roots: dict[str, Path]
-) -> tuple[dict[str, list[float]], dict[str, dict]]:
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, dict]]:
+    """Per side: wall-clock latencies, CPU times of the process (the same unless other jobs take
+    the cores: then wall time waits for a core, CPU time does not), and the last answer."""
     latencies: dict[str, list[float]] = {name: [] for name in roots}
+    cpu_times: dict[str, list[float]] = {name: [] for name in roots}
     answers: dict[str, dict] = {}
     per_round = max(1, args.requests // args.rounds)
     for _ in range(args.rounds):
@@ -164,8 +168,9 @@ def in_process(
                 child_args += ["--torch-threads", str(args.torch_threads)]
             result = json.loads(run_child(root, child_args).splitlines()[-1])
             latencies[name] += result["latencies"]
+            cpu_times[name] += result["cpu_times"]
             answers[name] = result["answer"]
-    return latencies, answers
+    return latencies, cpu_times, answers
 
 
 def over_http(args: argparse.Namespace, roots: dict[str, Path], workdir: Path) -> dict[str, dict]:
@@ -235,7 +240,7 @@ def main() -> None:
     baseline_rev = None if args.baseline_rev.lower() == "none" else args.baseline_rev
     roots = code_roots(baseline_rev)
     print(f"start: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {load_average()}")
-    in_process_latencies, in_process_answers = in_process(args, roots)
+    in_process_latencies, in_process_cpu, in_process_answers = in_process(args, roots)
     with tempfile.TemporaryDirectory() as workdir:
         http_results = over_http(args, roots, Path(workdir))
     print(f"end: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {load_average()}")
@@ -263,6 +268,10 @@ def main() -> None:
         [percentiles(in_process_latencies[name]) for name in names],
     )
     row(
+        "same calls: CPU time of the process (wall time minus waiting for a core)",
+        [percentiles(in_process_cpu[name]) for name in names],
+    )
+    row(
         f"HTTP, sequential, {len(http_results[names[-1]]['sequential'])} requests",
         [percentiles(http_results[name]["sequential"]) for name in names],
     )
@@ -287,7 +296,11 @@ def main() -> None:
     if len(names) > 1:
         base, ours = (statistics.median(in_process_latencies[name]) for name in names)
         http_base, http_ours = (statistics.median(http_results[name]["sequential"]) for name in names)
-        print(f"\nspeed-up (p50): in-process {base / ours:.2f}x, over HTTP {http_base / http_ours:.2f}x")
+        cpu_base, cpu_ours = (statistics.median(in_process_cpu[name]) for name in names)
+        print(
+            f"\nspeed-up (p50): in-process {base / ours:.2f}x (CPU time {cpu_base / cpu_ours:.2f}x), "
+            f"over HTTP {http_base / http_ours:.2f}x"
+        )
         print("in-process answers: " + largest_difference(in_process_answers))
         print("HTTP answers: " + largest_difference({name: http_results[name]["answer"] for name in names}))
 
