@@ -1,17 +1,22 @@
-"""Endpoint latency and throughput over real HTTP: `score` of a 1 kb sequence on the local server.
+"""Endpoint latency and throughput, this checkout beside a baseline commit: `score` of a 1 kb sequence.
 
-    python bench/bench_endpoint.py                       # tiny parity checkpoint, CPU
+    python bench/bench_endpoint.py --torch-threads 1                 # vs the baseline commit, one torch thread
+    python bench/bench_endpoint.py --baseline-rev none               # this checkout only
     python bench/bench_endpoint.py --model-dir DIR --threads 1 4 8 --duration 10 --torch-threads 2
 
-First times the same request through the handler functions in this process (no HTTP: what the
-model costs), then starts `endpoint/serve.py` as a subprocess (as the local stack does) and measures
-1. latency: `--requests` sequential score requests of one 1,000-base window of phiX174 on one
-   keep-alive connection -> p50 / p95 / mean;
-2. throughput: N client threads, each with its own connection, sending the same request for
-   `--duration` seconds -> requests/s and the latency percentiles under that load (the server
-   runs one model call at a time, so this shows queueing, not parallel speed-up);
-3. batching: one request carrying `--batch` such sequences -> bases scored per second.
-Prints a Markdown table (the form docs/benchmarks.md records).
+Both sides run in the same invocation, alternating, so machine noise hits both (the baseline's
+`hyenadna/` and `endpoint/` come from `git archive`, see bench/baseline.py):
+1. in-process: the handler functions (input_fn -> predict_fn -> output_fn, no HTTP: what the
+   model costs), in a child process per side, `--rounds` rounds of `--requests` / rounds calls
+   each, alternating sides -> p50 / p95 / mean;
+2. over HTTP: `endpoint/serve.py` serving a model directory whose code/ holds that side's code (a
+   packaged artifact, as the container serves it); `--requests` sequential score requests of a
+   1,000-base window of phiX174 on one keep-alive connection, in alternating blocks;
+3. throughput: N client threads, each with its own connection, for `--duration` seconds per side
+   (the server runs one model call at a time: this shows queueing, not parallel speed-up);
+4. batching: one request carrying `--batch` such sequences -> bases scored per second.
+Prints Markdown tables (the form docs/benchmarks.md records), and the largest difference between
+the two sides' log-likelihoods.
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+
+from baseline import BASELINE_REV, artifact_with_code, code_roots, load_average, run_child
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_DIR = REPO / "tests" / "fixtures" / "hyenadna" / "tiny_reference"
@@ -37,11 +45,16 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--length", type=int, default=1000, help="bases per scored sequence")
-    parser.add_argument("--requests", type=int, default=200, help="sequential requests for the latency run")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 4, 8], help="concurrent client threads")
+    parser.add_argument("--requests", type=int, default=200, help="sequential requests per side and run")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating blocks per side")
+    parser.add_argument("--threads", type=int, nargs="*", default=[1, 4, 8], help="concurrent client threads")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per throughput run")
     parser.add_argument("--batch", type=int, default=16, help="sequences per request in the batching run")
-    parser.add_argument("--torch-threads", type=int, default=None, help="OMP_NUM_THREADS for the server")
+    parser.add_argument("--torch-threads", type=int, default=None, help="OMP_NUM_THREADS for model code")
+    parser.add_argument(
+        "--baseline-rev", default=BASELINE_REV, help="commit to compare with ('none': this checkout only)"
+    )
+    parser.add_argument("--child-in-process", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -53,6 +66,7 @@ def phix_window(length: int) -> str:
 
 def start_server(model_dir: Path, torch_threads: int | None) -> tuple[subprocess.Popen, str, int]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING")
+    env.pop("PYTHONPATH", None)
     if torch_threads:
         env["OMP_NUM_THREADS"] = str(torch_threads)
     process = subprocess.Popen(
@@ -80,11 +94,14 @@ def start_server(model_dir: Path, torch_threads: int | None) -> tuple[subprocess
     raise SystemExit("the model did not load within 300 s")
 
 
-def timed_posts(host: str, port: int, body: bytes, stop: threading.Event | None, count: int) -> list[float]:
-    """Latencies (s) of POST /invocations on one keep-alive connection, until `count` or `stop`."""
+def timed_posts(
+    host: str, port: int, body: bytes, stop: threading.Event | None, count: int
+) -> tuple[list[float], bytes]:
+    """Latencies (s) of POST /invocations on one keep-alive connection, until `count` or `stop`;
+    and the last answer."""
     connection = http.client.HTTPConnection(host, port, timeout=120)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    latencies = []
+    latencies, payload = [], b""
     while len(latencies) < count and not (stop is not None and stop.is_set()):
         started = time.perf_counter()
         connection.request("POST", "/invocations", body=body, headers=headers)
@@ -94,7 +111,7 @@ def timed_posts(host: str, port: int, body: bytes, stop: threading.Event | None,
         if response.status != 200:
             raise SystemExit(f"request failed: {response.status} {payload[:300]!r}")
     connection.close()
-    return latencies
+    return latencies, payload
 
 
 def percentiles(latencies: list[float]) -> tuple[float, float, float]:
@@ -104,91 +121,188 @@ def percentiles(latencies: list[float]) -> tuple[float, float, float]:
     return p50 * 1e3, p95 * 1e3, statistics.fmean(ordered) * 1e3
 
 
-def in_process_latencies(model_dir: Path, body: bytes, count: int, torch_threads: int | None) -> list[float]:
-    """The same request through the handler functions with no HTTP: what the model itself costs."""
-    sys.path.insert(0, str(REPO / "endpoint"))  # inference.py, as the container imports it
+def child_in_process(args: argparse.Namespace) -> None:
+    """In a child whose PYTHONPATH selects the code: time the handler functions, print JSON."""
     import torch
 
     import inference
 
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
-    loaded = inference.load_model(model_dir)
-    latencies = []
-    for index in range(count + 10):  # the first 10 are warm-up
-        started = time.perf_counter()
-        inference.output_fn(inference.predict_fn(inference.input_fn(body, "application/json"), loaded), None)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    body = json.dumps({"task": "score", "sequences": [phix_window(args.length)]}).encode()
+    loaded = inference.load_model(args.model_dir)
+    latencies, cpu_times, answer = [], [], ""
+    for index in range(args.requests + 10):  # the first 10 are warm-up
+        started, cpu_started = time.perf_counter(), time.process_time()
+        answer = inference.output_fn(
+            inference.predict_fn(inference.input_fn(body, "application/json"), loaded), None
+        )
         if index >= 10:
             latencies.append(time.perf_counter() - started)
-    return latencies
+            cpu_times.append(time.process_time() - cpu_started)
+    print(json.dumps({"latencies": latencies, "cpu_times": cpu_times, "answer": json.loads(answer)}))
+
+
+def in_process(
+    args: argparse.Namespace, roots: dict[str, Path]
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, dict]]:
+    """Per side: wall-clock latencies, CPU times of the process (the same unless other jobs take
+    the cores: then wall time waits for a core, CPU time does not), and the last answer."""
+    latencies: dict[str, list[float]] = {name: [] for name in roots}
+    cpu_times: dict[str, list[float]] = {name: [] for name in roots}
+    answers: dict[str, dict] = {}
+    per_round = max(1, args.requests // args.rounds)
+    for _ in range(args.rounds):
+        for name, root in roots.items():
+            child_args = [
+                str(Path(__file__).resolve()),
+                "--child-in-process",
+                "--model-dir",
+                str(args.model_dir),
+                "--length",
+                str(args.length),
+                "--requests",
+                str(per_round),
+            ]
+            if args.torch_threads:
+                child_args += ["--torch-threads", str(args.torch_threads)]
+            result = json.loads(run_child(root, child_args).splitlines()[-1])
+            latencies[name] += result["latencies"]
+            cpu_times[name] += result["cpu_times"]
+            answers[name] = result["answer"]
+    return latencies, cpu_times, answers
+
+
+def over_http(args: argparse.Namespace, roots: dict[str, Path], workdir: Path) -> dict[str, dict]:
+    body = json.dumps({"task": "score", "sequences": [phix_window(args.length)]}).encode()
+    batch_body = json.dumps({"task": "score", "sequences": [phix_window(args.length)] * args.batch}).encode()
+    servers = {}
+    try:
+        for name, root in roots.items():
+            model_dir = artifact_with_code(args.model_dir, root, workdir / name.split()[0])
+            servers[name] = start_server(model_dir, args.torch_threads)
+        results: dict[str, dict] = {name: {"sequential": [], "load": [], "answer": None} for name in roots}
+        for _, host, port in servers.values():
+            timed_posts(host, port, body, None, 10)  # warm-up: first calls allocate and build filters
+        per_round = max(1, args.requests // args.rounds)
+        for _ in range(args.rounds):
+            for name, (_, host, port) in servers.items():
+                latencies, answer = timed_posts(host, port, body, None, per_round)
+                results[name]["sequential"] += latencies
+                results[name]["answer"] = json.loads(answer)
+        for threads in args.threads:
+            for name, (_, host, port) in servers.items():
+                results[name]["load"].append(
+                    (threads, *concurrent_clients(host, port, body, threads, args.duration))
+                )
+        for name, (_, host, port) in servers.items():
+            timed_posts(host, port, batch_body, None, 2)
+            results[name]["batch"] = statistics.median(timed_posts(host, port, batch_body, None, 10)[0])
+        return results
+    finally:
+        for process, _, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def concurrent_clients(host: str, port: int, body: bytes, threads: int, duration: float) -> tuple[float, ...]:
+    stop = threading.Event()
+    results: list[list[float]] = [[] for _ in range(threads)]
+
+    def client(slot: int) -> None:
+        results[slot] = timed_posts(host, port, body, stop, sys.maxsize)[0]
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    time.sleep(duration)  # the measurement window itself
+    stop.set()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    merged = [value for per_thread in results for value in per_thread]
+    return (len(merged) / elapsed, *percentiles(merged))
+
+
+def largest_difference(answers: dict[str, dict]) -> str:
+    values = [answer["results"][0]["log_likelihood"] for answer in answers.values()]
+    if len(values) < 2:
+        return ""
+    return f"log-likelihood {values[-1]!r} here vs {values[0]!r} baseline (relative difference {abs(values[-1] - values[0]) / abs(values[0]):.1e})"
 
 
 def main() -> None:
     args = parse_args()
-    sequence = phix_window(args.length)
-    body = json.dumps({"task": "score", "sequences": [sequence]}).encode()
-    in_process = in_process_latencies(args.model_dir, body, args.requests, args.torch_threads)
-    process, host, port = start_server(args.model_dir, args.torch_threads)
-    try:
-        timed_posts(host, port, body, None, 10)  # warm-up: first calls allocate and build filters
-        latency = timed_posts(host, port, body, None, args.requests)
+    if args.child_in_process:
+        child_in_process(args)
+        return
+    baseline_rev = None if args.baseline_rev.lower() == "none" else args.baseline_rev
+    roots = code_roots(baseline_rev)
+    print(f"start: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {load_average()}")
+    in_process_latencies, in_process_cpu, in_process_answers = in_process(args, roots)
+    with tempfile.TemporaryDirectory() as workdir:
+        http_results = over_http(args, roots, Path(workdir))
+    print(f"end: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {load_average()}")
 
-        load_rows = []
-        for threads in args.threads:
-            stop = threading.Event()
-            results: list[list[float]] = [[] for _ in range(threads)]
-
-            def client(slot: int, stop: threading.Event = stop, results: list = results) -> None:
-                results[slot] = timed_posts(host, port, body, stop, sys.maxsize)
-
-            workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
-            started = time.perf_counter()
-            for worker in workers:
-                worker.start()
-            time.sleep(args.duration)  # the measurement window itself
-            stop.set()
-            for worker in workers:
-                worker.join()
-            elapsed = time.perf_counter() - started
-            merged = [value for per_thread in results for value in per_thread]
-            load_rows.append((threads, len(merged) / elapsed, *percentiles(merged)))
-
-        batch_body = json.dumps({"task": "score", "sequences": [sequence] * args.batch}).encode()
-        timed_posts(host, port, batch_body, None, 2)
-        batch_latency = statistics.median(timed_posts(host, port, batch_body, None, 10))
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-    import torch  # loaded by in_process_latencies already
-
-    threads_note = (
-        args.torch_threads or os.environ.get("OMP_NUM_THREADS") or f"default ({torch.get_num_threads()})"
-    )
-    print(
-        f"model: {args.model_dir.relative_to(REPO) if args.model_dir.is_relative_to(REPO) else args.model_dir}"
-    )
+    threads_note = args.torch_threads or os.environ.get("OMP_NUM_THREADS") or "default (all cores)"
+    model = args.model_dir.relative_to(REPO) if args.model_dir.is_relative_to(REPO) else args.model_dir
+    print(f"model: {model}")
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {threads_note}"
     )
     print(f"request: score, 1 sequence of {args.length} bases, JSON over HTTP/1.1 keep-alive\n")
-    print("| measurement | requests/s | p50 ms | p95 ms | mean ms |")
-    print("|---|---|---|---|---|")
-    p50, p95, mean = percentiles(in_process)
-    print(
-        f"| handler functions in-process (no HTTP), {len(in_process)} calls | {1e3 / mean:.1f} | {p50:.1f} | {p95:.1f} | {mean:.1f} |"
-    )
-    p50, p95, mean = percentiles(latency)
-    print(f"| sequential, {len(latency)} requests | {1e3 / mean:.1f} | {p50:.1f} | {p95:.1f} | {mean:.1f} |")
-    for threads, rate, p50, p95, mean in load_rows:
+    names = list(roots)
+    print("| measurement | " + " | ".join(f"{name} p50 / p95 / mean ms" for name in names) + " |")
+    print("|---|" + "---|" * len(names))
+
+    def row(label: str, per_side: list[tuple[float, float, float]]) -> None:
         print(
-            f"| {threads} client thread(s), {args.duration:.0f} s | {rate:.1f} | {p50:.1f} | {p95:.1f} | {mean:.1f} |"
+            f"| {label} | "
+            + " | ".join(f"{p50:.1f} / {p95:.1f} / {mean:.1f}" for p50, p95, mean in per_side)
+            + " |"
+        )
+
+    row(
+        f"handler functions in-process (no HTTP), {len(in_process_latencies[names[-1]])} calls",
+        [percentiles(in_process_latencies[name]) for name in names],
+    )
+    row(
+        "same calls: CPU time of the process (wall time minus waiting for a core)",
+        [percentiles(in_process_cpu[name]) for name in names],
+    )
+    row(
+        f"HTTP, sequential, {len(http_results[names[-1]]['sequential'])} requests",
+        [percentiles(http_results[name]["sequential"]) for name in names],
+    )
+    for index, threads in enumerate(args.threads):
+        print(
+            f"| HTTP, {threads} client thread(s), {args.duration:.0f} s (requests/s; p50 / p95 ms) | "
+            + " | ".join(
+                f"{http_results[name]['load'][index][1]:.1f} req/s; "
+                f"{http_results[name]['load'][index][2]:.1f} / {http_results[name]['load'][index][3]:.1f}"
+                for name in names
+            )
+            + " |"
         )
     print(
-        f"\nbatching: {args.batch} x {args.length} bases in one request: {batch_latency * 1e3:.1f} ms "
-        f"= {args.batch * args.length / batch_latency:,.0f} bases/s "
-        f"(vs {args.length / (statistics.median(latency)):,.0f} bases/s one sequence per request)"
+        f"| batching: {args.batch} x {args.length} bases in one request (ms; bases/s) | "
+        + " | ".join(
+            f"{http_results[name]['batch'] * 1e3:.1f}; {args.batch * args.length / http_results[name]['batch']:,.0f}"
+            for name in names
+        )
+        + " |"
     )
+    if len(names) > 1:
+        base, ours = (statistics.median(in_process_latencies[name]) for name in names)
+        http_base, http_ours = (statistics.median(http_results[name]["sequential"]) for name in names)
+        cpu_base, cpu_ours = (statistics.median(in_process_cpu[name]) for name in names)
+        print(
+            f"\nspeed-up (p50): in-process {base / ours:.2f}x (CPU time {cpu_base / cpu_ours:.2f}x), "
+            f"over HTTP {http_base / http_ours:.2f}x"
+        )
+        print("in-process answers: " + largest_difference(in_process_answers))
+        print("HTTP answers: " + largest_difference({name: http_results[name]["answer"] for name in names}))
 
 
 if __name__ == "__main__":

@@ -77,8 +77,10 @@ class EndpointSettings:
     max_payload_bytes: int = 6 * 1024 * 1024  # SageMaker's own InvokeEndpoint cap is 6 MB
     max_batch: int = 64  # sequences (or variants) per request
     max_seq_len: int | None = None  # tighter than the model's max_seq_len, if set
-    max_new_tokens: int = 1024  # generated bases per request, all prompts together (one forward pass each)
-    batch_tokens: int = 65536  # padded tokens per forward pass (bounds activation memory)
+    max_new_tokens: int = 1024  # generated bases per request, all prompts together
+    # Padded tokens per forward pass (bounds activation memory); a longer sequence runs alone,
+    # through the model's chunked forward with this many positions per chunk.
+    batch_tokens: int = 65536
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> EndpointSettings:
@@ -288,7 +290,7 @@ def _parse_generate(payload: dict, sequences: list[str], settings: EndpointSetti
         raise InvalidRequestError(
             f"{len(sequences)} prompt(s) x max_new_tokens {max_new_tokens} = "
             f"{max_new_tokens * len(sequences)} new bases, over the limit of {settings.max_new_tokens} "
-            "per request (MAX_NEW_TOKENS; each new base is one forward pass); ask for fewer"
+            "per request (MAX_NEW_TOKENS); ask for fewer"
         )
     temperature = payload.get("temperature", GenerateRequest.temperature)
     if (
@@ -444,52 +446,62 @@ def bucket_length(length: int, max_seq_len: int) -> int:
         scale *= 2
 
 
-def _forward_batches(sequences: list[str], loaded: LoadedModel, need_logits: bool):
-    """Yield (index, token ids [L], hidden [L, D], logits [L, V] | None) for every sequence.
+def _forward_batches(sequences: list[str], loaded: LoadedModel):
+    """Yield (index, token ids [L], final hidden states [L, D]) for every sequence.
 
-    Sequences sharing a length bucket run together, up to `batch_tokens` padded tokens a pass.
+    Sequences sharing a length bucket run together, up to `batch_tokens` padded tokens a pass. A
+    sequence longer than that runs alone through the model's chunked forward (memory bounded by
+    `batch_tokens` positions at a time: a megabase fits in a few GB).
     """
     buckets: dict[int, list[int]] = {}
     for index, sequence in enumerate(sequences):
         buckets.setdefault(bucket_length(len(sequence), loaded.max_seq_len), []).append(index)
     backbone = loaded.model.base_model
-    lm_head = loaded.model.get_output_embeddings()
+    batch_tokens = loaded.settings.batch_tokens
     for padded_length, indices in sorted(buckets.items()):
-        rows_per_pass = max(1, loaded.settings.batch_tokens // padded_length)
+        rows_per_pass = max(1, batch_tokens // padded_length)
         for start in range(0, len(indices), rows_per_pass):
             chunk = indices[start : start + rows_per_pass]
             ids = np.full((len(chunk), padded_length), hyenadna.PAD_ID, dtype=np.int64)
             for row, index in enumerate(chunk):
                 ids[row, : len(sequences[index])] = hyenadna.encode_dna(sequences[index])
             input_ids = torch.from_numpy(ids).to(loaded.device)
-            hidden = backbone(input_ids=input_ids).last_hidden_state.float()  # [B, Lp, D]
-            logits = lm_head(hidden).float() if need_logits else None  # [B, Lp, V]
+            if padded_length > batch_tokens:
+                hidden = backbone.forward_in_chunks(input_ids, batch_tokens)  # [1, Lp, D]
+            else:
+                hidden = backbone(input_ids=input_ids).last_hidden_state  # [B, Lp, D]
             for row, index in enumerate(chunk):
                 length = len(sequences[index])
-                yield (
-                    index,
-                    input_ids[row, :length],
-                    hidden[row, :length],
-                    None if logits is None else logits[row, :length],
-                )
+                yield index, input_ids[row, :length], hidden[row, :length].float()
+            del hidden
 
 
-def _token_log_likelihoods(ids: torch.Tensor, logits: torch.Tensor) -> np.ndarray:
-    """log p(token_t | tokens < t) for t = 1 .. L-1, float64 [L-1]."""
-    log_probs = F.log_softmax(logits[:-1], dim=-1)  # [L-1, V]
-    return log_probs.gather(-1, ids[1:, None]).squeeze(-1).double().cpu().numpy()
+def _token_log_likelihoods(ids: torch.Tensor, hidden: torch.Tensor, loaded: LoadedModel) -> np.ndarray:
+    """log p(token_t | tokens < t) for t = 1 .. L-1, float64 [L-1], from the final hidden states [L, D].
+
+    The LM head runs on `batch_tokens` positions at a time, so no [L, vocab] tensor is held for long
+    sequences.
+    """
+    lm_head = loaded.model.get_output_embeddings()
+    step = loaded.settings.batch_tokens
+    scored = np.empty(len(ids) - 1, dtype=np.float64)
+    for a in range(0, len(ids) - 1, step):
+        b = min(len(ids) - 1, a + step)
+        log_probs = F.log_softmax(lm_head(hidden[a:b]).float(), dim=-1)  # [b - a, V]
+        scored[a:b] = log_probs.gather(-1, ids[a + 1 : b + 1, None]).squeeze(-1).double().cpu().numpy()
+    return scored
 
 
 def _log_likelihoods(sequences: list[str], loaded: LoadedModel) -> list[np.ndarray]:
     per_token: list[np.ndarray] = [np.empty(0)] * len(sequences)
-    for index, ids, _hidden, logits in _forward_batches(sequences, loaded, need_logits=True):
-        per_token[index] = _token_log_likelihoods(ids, logits)
+    for index, ids, hidden in _forward_batches(sequences, loaded):
+        per_token[index] = _token_log_likelihoods(ids, hidden, loaded)
     return per_token
 
 
 def embed(request: EmbedRequest, loaded: LoadedModel) -> dict[str, Any]:
     results: list[dict[str, Any]] = [{} for _ in request.sequences]
-    for index, _ids, hidden, _logits in _forward_batches(request.sequences, loaded, need_logits=False):
+    for index, _ids, hidden in _forward_batches(request.sequences, loaded):
         result: dict[str, Any] = {"length": hidden.shape[0], "embedding": hidden.mean(dim=0).cpu().tolist()}
         if request.per_position:
             result["per_position"] = hidden.cpu().tolist()
@@ -539,11 +551,13 @@ def variant_effect(request: VariantEffectRequest, loaded: LoadedModel) -> dict[s
 
 
 def generate(request: GenerateRequest, loaded: LoadedModel) -> dict[str, Any]:
-    """Sample continuations, one full forward pass per new base (HyenaDNA has no KV cache).
+    """Sample continuations, one base at a time.
 
     Prompt i samples with its own generator seeded `seed + i`, so a batched call gives prompt i
     the continuation a single call with seed `seed + i` gives. Prompts of equal length advance
-    together. Sampling is restricted to A C G T (and N with allow_n).
+    together: one forward pass over the prompts fills a `HyenaGenerationCache`, then each new
+    base costs O(length) per layer (a dot product with the cached long filter), not a pass over
+    the whole sequence. Sampling is restricted to A C G T (and N with allow_n).
     """
     seed = secrets.randbits(62) if request.seed is None else request.seed
     bases = "ACGTN" if request.allow_n else "ACGT"
@@ -552,16 +566,23 @@ def generate(request: GenerateRequest, loaded: LoadedModel) -> dict[str, Any]:
     groups: dict[int, list[int]] = {}
     for index, prompt in enumerate(request.sequences):
         groups.setdefault(len(prompt), []).append(index)
-    for indices in groups.values():
-        rows = [request.sequences[i] for i in indices]
+    for prompt_length, indices in groups.items():
+        prompts = np.stack([hyenadna.encode_dna(request.sequences[i]) for i in indices])
         generators = [torch.Generator().manual_seed(seed + i) for i in indices]
-        for _ in range(request.max_new_tokens):
-            next_logits = _last_logits(rows, loaded)[:, allowed_ids].double().cpu()  # [G, len(bases)]
-            for row, logits in enumerate(next_logits):
-                choice = _sample(logits, request.temperature, request.top_k, generators[row])
-                rows[row] += bases[choice]
+        cache = hyenadna.HyenaGenerationCache(max_length=prompt_length + request.max_new_tokens)
+        logits = _next_token_logits(torch.from_numpy(prompts).to(loaded.device), cache, loaded)
+        new_ids: list[list[int]] = [[] for _ in indices]
+        for step in range(request.max_new_tokens):
+            choices = [
+                _sample(row_logits, request.temperature, request.top_k, generators[row])
+                for row, row_logits in enumerate(logits[:, allowed_ids].double().cpu())
+            ]
+            for row, choice in enumerate(choices):
+                new_ids[row].append(choice)
+            if step + 1 < request.max_new_tokens:
+                logits = _next_token_logits(allowed_ids[choices][:, None], cache, loaded)
         for row, index in enumerate(indices):
-            generated[index] = rows[row][len(request.sequences[index]) :]
+            generated[index] = "".join(bases[choice] for choice in new_ids[row])
     results = [
         {"prompt_length": len(prompt), "generated": new, "sequence": prompt + new}
         for prompt, new in zip(request.sequences, generated, strict=True)
@@ -569,12 +590,12 @@ def generate(request: GenerateRequest, loaded: LoadedModel) -> dict[str, Any]:
     return {"task": "generate", "seed": seed, "results": results}
 
 
-def _last_logits(rows: list[str], loaded: LoadedModel) -> torch.Tensor:
-    """Logits at the last base of each (equal-length) row: [G, V]."""
-    out = [None] * len(rows)
-    for index, _ids, _hidden, logits in _forward_batches(rows, loaded, need_logits=True):
-        out[index] = logits[-1]
-    return torch.stack(out)
+def _next_token_logits(
+    input_ids: torch.Tensor, cache: hyenadna.HyenaGenerationCache, loaded: LoadedModel
+) -> torch.Tensor:
+    """Logits [G, V] for the token after input_ids [G, T], continuing the cached sequence."""
+    hidden = loaded.model.base_model(input_ids=input_ids, generation_cache=cache).last_hidden_state
+    return loaded.model.get_output_embeddings()(hidden[:, -1]).float()
 
 
 def _sample(logits: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator) -> int:

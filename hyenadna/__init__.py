@@ -31,6 +31,7 @@ from .modeling_hyenadna import (
     HyenaDNAForSequenceClassification,
     HyenaDNAModel,
     HyenaDNAPreTrainedModel,
+    HyenaGenerationCache,
 )
 from .tokenization_hyenadna import CharacterTokenizer, encode_dna, first_invalid_dna_position
 
@@ -54,6 +55,7 @@ __all__ = [
     "HyenaDNAForSequenceClassification",
     "HyenaDNAModel",
     "HyenaDNAPreTrainedModel",
+    "HyenaGenerationCache",
     "alphabet",
     "config_for_size",
     "encode_dna",

@@ -106,11 +106,12 @@ MODEL_SIZES: dict[str, dict[str, Any]] = {
     "tiny": {"d_model": 128, "n_layer": 2, "d_inner": 512, "max_seq_len": 1026},  # tiny-1k
     "small": {"d_model": 256, "n_layer": 4, "d_inner": 1024, "max_seq_len": 32770},  # small-32k
     "medium": {"d_model": 256, "n_layer": 8, "d_inner": 1024, "max_seq_len": 160002},  # medium-160k
+    "large": {"d_model": 256, "n_layer": 8, "d_inner": 1024, "max_seq_len": 1000002},  # large-1m
 }
 
 
 def config_for_size(name: str, **overrides: Any) -> HyenaDNAConfig:
-    """The config of a LongSafari family size ("tiny", "small", "medium"), with field overrides.
+    """The config of a LongSafari family size ("tiny", "small", "medium", "large"), with field overrides.
 
     Example: `config_for_size("small", max_seq_len=8194, embed_dropout=0.0)`.
 

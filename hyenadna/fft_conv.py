@@ -57,3 +57,56 @@ def fft_causal_conv(u: torch.Tensor, k: torch.Tensor, bias: torch.Tensor) -> tor
     Returns [B, L, C] in u's dtype.
     """
     return _FFTCausalConv.apply(u, k, bias)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference form: no autograd, a precomputed filter spectrum, channel-first signals
+#
+# In eval mode the filters depend on positions only, so their spectrum is computed once per FFT
+# size and kept (HyenaFilter's cache). The signals are channel-first ([B, C, L]) so that every FFT
+# runs along contiguous memory: on CPU that is 2-3x faster than an FFT along the strided sequence
+# dimension of a channel-last tensor, and transposing first costs as much as it saves.
+# ---------------------------------------------------------------------------------------------
+
+
+def fast_fft_size(minimum: int) -> int:
+    """An FFT size >= minimum that factors into small radices: the next power of two, unless the
+    smallest 2^a 3^b 5^c is over 20 % smaller (on CPU a power of two is fastest: 2^21 points take
+    0.89x the time of 2,025,000 = 2^3 3^4 5^5, the smallest size for a megabase)."""
+    power_of_two = 1 << max(0, (minimum - 1).bit_length())
+    best = power_of_two
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            size = power35
+            while size < minimum:
+                size *= 2
+            best = min(best, size)
+            power35 *= 3
+        power5 *= 5
+    return power_of_two if power_of_two <= 1.2 * best else best
+
+
+def filter_spectrum(k: torch.Tensor, n: int) -> torch.Tensor:
+    """Spectrum of filters k [L, C] zero-padded to n points, channel-first: [C, n // 2 + 1] complex.
+
+    n must be at least 2L - 1 for the product of spectra to be the linear (causal) convolution.
+    """
+    compute = torch.promote_types(k.dtype, torch.float32)
+    return torch.fft.rfft(k.to(compute).t(), n=n, dim=-1)
+
+
+def fft_causal_conv_spectrum(u: torch.Tensor, k_f: torch.Tensor, bias: torch.Tensor, n: int) -> torch.Tensor:
+    """`fft_causal_conv` for channel-first u [B, C, L] given its filters' `filter_spectrum` (n points).
+
+    Returns [B, C, L] in u's dtype. No autograd: for inference only.
+    """
+    length = u.shape[-1]
+    if n < 2 * length - 1:
+        raise ValueError(f"FFT size {n} is too small for a causal convolution of length {length}")
+    compute = torch.promote_types(u.dtype, torch.float32)
+    u32 = u.to(compute)
+    spectrum = torch.fft.rfft(u32, n=n, dim=-1).mul_(k_f)  # [B, C, n/2 + 1]
+    y = torch.fft.irfft(spectrum, n=n, dim=-1)[..., :length]
+    return torch.addcmul(y, u32, bias.to(compute)[:, None]).to(u.dtype)

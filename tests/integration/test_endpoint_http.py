@@ -209,7 +209,9 @@ BAD_REQUESTS = [
     ),
     pytest.param({"task": "embed", "sequences": ["ACGT", ""]}, "sequences[1] is empty", id="empty-sequence"),
     pytest.param(
-        {"task": "score", "sequences": ["AC", TOO_LONG]}, "sequences[1] is 1027 bases", id="over-long"
+        {"task": "score", "sequences": ["AC", TOO_LONG]},
+        "sequences[1] is 1027 bases, over this endpoint's limit of 1026",
+        id="over-long",
     ),
     pytest.param({"task": "embed", "sequences": ["A"] * 9}, "over the limit of 8 (MAX_BATCH)", id="too-many"),
     pytest.param(

@@ -293,6 +293,8 @@ def test_config_for_size_gives_the_longsafari_family_sizes():
     assert (tiny.d_model, tiny.n_layer, tiny.max_seq_len) == (128, 2, 1026)
     assert (small.d_model, small.n_layer, small.max_seq_len) == (256, 4, 32770)
     assert (medium.d_model, medium.n_layer, medium.max_seq_len) == (256, 8, 160002)
+    large = hyenadna.config_for_size("large")
+    assert (large.d_model, large.n_layer, large.d_inner, large.max_seq_len) == (256, 8, 1024, 1000002)
     assert hyenadna.config_for_size("small", max_seq_len=8194).max_seq_len == 8194
     with pytest.raises(ValueError, match="unknown HyenaDNA size 'huge'"):
         hyenadna.config_for_size("huge")

@@ -227,6 +227,24 @@ def test_sequences_longer_than_the_model_allows_are_rejected_by_length_checks():
     check_against_model(parse_request({"task": "embed", "sequences": ["A" * 10]}, SETTINGS), loaded)
 
 
+def test_a_megabase_sequence_passes_the_default_limits_of_a_1m_model_and_one_base_more_is_refused():
+    # LongSafari's large-1m model: max_seq_len 1,000,002. A megabase is ~1 MB of JSON (6 MB cap).
+    settings = EndpointSettings()
+    loaded = LoadedModel(model=None, device=torch.device("cpu"), max_seq_len=1_000_002, settings=settings)
+    for task in ("score", "embed"):
+        megabase = decode_request(
+            json.dumps({"task": task, "sequences": ["ACGT" * 250_000]}), "application/json", settings
+        )
+        check_against_model(megabase, loaded)
+        too_long = decode_request(
+            json.dumps({"task": task, "sequences": ["A" * 1_000_003]}), "application/json", settings
+        )
+        with pytest.raises(InvalidRequestError) as caught:
+            check_against_model(too_long, loaded)
+        assert caught.value.status_code == 400
+        assert "sequences[0] is 1000003 bases, over this endpoint's limit of 1000002" in caught.value.message
+
+
 def test_unacceptable_accept_header_is_a_client_error_and_json_accepts_are_served():
     assert inference.output_fn({"task": "score"}, "application/json") == '{"task": "score"}'
     assert inference.output_fn({"task": "score"}, None) == '{"task": "score"}'

@@ -87,6 +87,55 @@ def test_embed_batch_of_mixed_lengths_equals_one_at_a_time_and_the_unpadded_mode
         assert np.allclose(together["embedding"], hidden.mean(axis=0), atol=1e-4)
 
 
+def test_sequences_longer_than_batch_tokens_run_chunked_with_the_same_results(loaded, genome):
+    # BATCH_TOKENS=256: the 1000-base sequence runs through the chunked forward, 256 positions a
+    # chunk, and its log-likelihoods are computed 256 positions at a time.
+    chunked = inference.LoadedModel(
+        model=loaded.model,
+        device=loaded.device,
+        max_seq_len=loaded.max_seq_len,
+        settings=EndpointSettings(batch_tokens=256),
+    )
+    sequences = [genome[:1000], genome[5000:5300], genome[9000:9100]]
+    for task, options in (("score", {"per_base": True}), ("embed", {"per_position": True})):
+        expected = call(loaded, task=task, sequences=sequences, **options)["results"]
+        got = run_task(parse_request({"task": task, "sequences": sequences, **options}, SETTINGS), chunked)[
+            "results"
+        ]
+        for ours, theirs in zip(got, expected, strict=True):
+            if task == "score":
+                assert np.allclose(
+                    ours["per_base_log_likelihood"][1:],
+                    theirs["per_base_log_likelihood"][1:],
+                    atol=PER_BASE_ATOL,
+                )
+            else:
+                assert np.allclose(ours["per_position"], theirs["per_position"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_megabase_is_scored_in_one_request(genome):
+    # A narrow random model with LongSafari large-1m's max_seq_len: the 1,000,000 bases run
+    # through the chunked forward (BATCH_TOKENS positions at a time), as one request. (The
+    # chunked forward's equality with the ordinary one is tested in test_hyenadna_inference.py.)
+    torch.manual_seed(0)
+    config = hyenadna.config_for_size(
+        "tiny", d_model=8, d_inner=16, n_layer=1, filter_order=8, max_seq_len=1_000_002
+    )
+    settings = EndpointSettings()
+    megabase_model = inference.LoadedModel(
+        model=hyenadna.HyenaDNAForCausalLM(config).eval(),
+        device=torch.device("cpu"),
+        max_seq_len=config.max_seq_len,
+        settings=settings,
+    )
+    sequence = (genome * 21)[:1_000_000]
+    scored = run_task(parse_request({"task": "score", "sequences": [sequence]}, settings), megabase_model)
+    result = scored["results"][0]
+    assert (result["length"], result["scored_bases"]) == (1_000_000, 999_999)
+    assert math.isfinite(result["log_likelihood"]) and result["perplexity"] > 1
+
+
 def test_embed_without_per_position_returns_only_the_pooled_vector(loaded):
     result = call(loaded, task="embed", sequences=["ACGTTGCA"])["results"][0]
     assert set(result) == {"length", "embedding"}
@@ -168,6 +217,23 @@ def test_greedy_generation_follows_the_models_most_likely_base(loaded, genome):
     assert top1["sequence"] == expected
     frozen = call(loaded, task="generate", sequences=[prompt], max_new_tokens=4, temperature=1e-300, seed=5)
     assert frozen["results"][0]["sequence"] == expected
+
+
+@pytest.mark.parametrize(("prompt_length", "new_tokens"), [(60, 10), (95, 3), (1, 5), (1020, 6)])
+def test_greedy_generation_equals_recomputing_the_whole_sequence_for_every_base(
+    loaded, genome, prompt_length, new_tokens
+):
+    # The endpoint continues from cached per-layer state; recomputing from scratch (each
+    # sequence padded to its length bucket, as `score` runs it) must pick the same bases,
+    # including across bucket boundaries (64, 96) and up to the model's max_seq_len.
+    prompt = genome[3000 : 3000 + prompt_length]
+    result = call(loaded, task="generate", sequences=[prompt], max_new_tokens=new_tokens, temperature=0)
+    expected = prompt
+    for _ in range(new_tokens):
+        candidates = call(loaded, task="score", sequences=[expected + base for base in "ACGT"], per_base=True)
+        next_base_scores = [r["per_base_log_likelihood"][-1] for r in candidates["results"]]
+        expected += "ACGT"[int(np.argmax(next_base_scores))]
+    assert result["results"][0]["sequence"] == expected
 
 
 def test_generate_without_a_seed_reports_the_seed_it_drew(loaded):
