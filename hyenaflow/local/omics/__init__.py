@@ -5,6 +5,6 @@ answers), `urls.py` (where it is served), `exceptions.py`, plus `fastq_validatio
 an import makes). Served by the same moto server as every other service (aws_server.py).
 """
 
-from hyenaflow.local.omics.models import archive_read_sets, omics_backends
+from hyenaflow.local.omics.models import archive_read_sets, hold_imports, omics_backends, release_imports
 
-__all__ = ["archive_read_sets", "omics_backends"]
+__all__ = ["archive_read_sets", "hold_imports", "omics_backends", "release_imports"]

@@ -16,6 +16,9 @@ What is emulated, as HealthOmics behaves:
 - ListReadSets, GetReadSetMetadata (`files.source1.s3Access.s3Uri`), ListReadSetImportJobs.
 - Archiving: `archive_read_sets()` (test/demo hook; AWS archives after 30 days unread) takes the
   objects out of the access point; StartReadSetActivationJob puts them back (ACTIVATING -> ACTIVE).
+- `hold_imports()` / `release_imports()` (test hook): import jobs stop at IN_PROGRESS until
+  released. On AWS an import takes minutes, here milliseconds; a test that needs one in flight
+  (an early or stale event about it) holds it.
 Only FASTQ imports are emulated; BAM/CRAM/uBAM sources fail with a message that says so.
 """
 
@@ -304,6 +307,7 @@ class OmicsBackend(BaseBackend):
     def _run_import(self, job: Job) -> None:
         store = self.get_sequence_store(job.sequence_store_id)
         self._set_status(job, "IN_PROGRESS", IMPORT_EVENT, "importJob")
+        _state.imports_released.wait()
         for source in job.sources:
             source.status = "IN_PROGRESS"
             try:
@@ -497,10 +501,17 @@ omics_backends = BackendDict(OmicsBackend, "omics")
 # server that runs them lives here; aws_server.py sets it up and tears it down.
 
 
+def _released() -> threading.Event:
+    released = threading.Event()
+    released.set()
+    return released
+
+
 @dataclass
 class _State:
     events: EventBus | None = None
     threads: list[threading.Thread] = field(default_factory=list)
+    imports_released: threading.Event = field(default_factory=_released)
 
 
 _state = _State()
@@ -530,9 +541,20 @@ def reset() -> None:
     omics_backends.clear()
 
 
+def hold_imports() -> None:
+    """Import jobs started from now on, and those not yet past IN_PROGRESS, wait there (test hook)."""
+    _state.imports_released.clear()
+
+
+def release_imports() -> None:
+    """Let held import jobs finish."""
+    _state.imports_released.set()
+
+
 def shutdown(timeout_s: float = 10.0) -> None:
     """Wait up to `timeout_s` in all for running import/activation threads (they are short) and
     forget the event sink."""
+    release_imports()
     deadline = time.monotonic() + timeout_s
     for thread in _state.threads:
         thread.join(max(0.0, deadline - time.monotonic()))
