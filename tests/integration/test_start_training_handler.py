@@ -146,7 +146,7 @@ def test_archived_read_sets_are_reactivated_and_trained_on_once_activation_compl
     first, second = pipeline.import_reads("old-phage"), pipeline.import_reads("old-virus")
     archived = omics_emulation.archive_read_sets(pipeline.stack.sequence_store_id)
     new = pipeline.import_reads("new-phage")
-    omics_emulation.hold_jobs()  # the activation takes its time
+    omics_emulation.hold_jobs("activation")  # the activation takes its time
 
     # When start_training handles the new import
     result = pipeline.start_training(pipeline.import_event(new))

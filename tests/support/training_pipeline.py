@@ -158,6 +158,25 @@ class TrainingPipeline:
         assert self.stack.import_job(job_id)["status"] == "FAILED"
         return job_id
 
+    def activation_jobs(self) -> list[str]:
+        """The activation jobs started so far (HealthOmics has no list call for them: their events)."""
+        events = self.stack.events("Read Set Activation Job Status Change")
+        return list(dict.fromkeys(event["detail"]["id"] for event in events))
+
+    def wait_for_activations(self) -> None:
+        """Until every activation job started so far has ended."""
+        ended = ("COMPLETED", "COMPLETED_WITH_FAILURES", "FAILED", "CANCELLED")
+        omics = self.stack.client("omics")
+        for job_id in self.activation_jobs():
+            wait_for(
+                lambda job_id=job_id: omics.get_read_set_activation_job(
+                    id=job_id, sequenceStoreId=self.stack.sequence_store_id
+                )["status"],
+                f"activation job {job_id} to end",
+                60,
+                until=lambda status: status in ended,
+            )
+
     # -- events --------------------------------------------------------------------------------
     def import_event(
         self, job_id: str, status: str = "COMPLETED", event_id: str | None = None

@@ -16,9 +16,9 @@ What is emulated, as HealthOmics behaves:
 - ListReadSets, GetReadSetMetadata (`files.source1.s3Access.s3Uri`), ListReadSetImportJobs.
 - Archiving: `archive_read_sets()` (test/demo hook; AWS archives after 30 days unread) takes the
   objects out of the access point; StartReadSetActivationJob puts them back (ACTIVATING -> ACTIVE).
-- Test hooks for what AWS does on its own time: `hold_jobs()` / `release_jobs()` stop import and
-  activation jobs at IN_PROGRESS until released (on AWS they take minutes, here milliseconds; a
-  test that needs one in flight holds it); `fail_activations(times, message)` ends the next
+- Test hooks for what AWS does on its own time: `hold_jobs("import", "activation")` /
+  `release_jobs()` stop import and/or activation jobs at IN_PROGRESS until released (on AWS they
+  take minutes, here milliseconds; a test that needs one in flight holds it); `fail_activations(times, message)` ends the next
   activation jobs FAILED, each source FAILED with `message` (the API's statuses allow it; the
   emulation's activations never fail on their own).
 Only FASTQ imports are emulated; BAM/CRAM/uBAM sources fail with a message that says so.
@@ -309,7 +309,7 @@ class OmicsBackend(BaseBackend):
     def _run_import(self, job: Job) -> None:
         store = self.get_sequence_store(job.sequence_store_id)
         self._set_status(job, "IN_PROGRESS", IMPORT_EVENT, "importJob")
-        _state.jobs_released.wait()
+        _state.released["import"].wait()
         for source in job.sources:
             source.status = "IN_PROGRESS"
             try:
@@ -460,7 +460,7 @@ class OmicsBackend(BaseBackend):
         store = self.get_sequence_store(job.sequence_store_id)
         s3 = s3_backends[self.account_id]["aws"]
         self._set_status(job, "IN_PROGRESS", ACTIVATION_EVENT, "activationJob")
-        _state.jobs_released.wait()
+        _state.released["activation"].wait()
         failure = _state.take_activation_failure()
         if failure is not None:  # the read sets stay archived
             for source in job.sources:
@@ -514,9 +514,11 @@ omics_backends = BackendDict(OmicsBackend, "omics")
 # server that runs them lives here; aws_server.py sets it up and tears it down.
 
 
-def _released() -> threading.Event:
-    released = threading.Event()
-    released.set()
+def _released() -> dict[str, threading.Event]:
+    """Per job kind, set while that kind's jobs may run to their end."""
+    released = {"import": threading.Event(), "activation": threading.Event()}
+    for event in released.values():
+        event.set()
     return released
 
 
@@ -524,7 +526,7 @@ def _released() -> threading.Event:
 class _State:
     events: EventBus | None = None
     threads: list[threading.Thread] = field(default_factory=list)
-    jobs_released: threading.Event = field(default_factory=_released)
+    released: dict[str, threading.Event] = field(default_factory=_released)
     activation_failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -560,15 +562,17 @@ def reset() -> None:
     omics_backends.clear()
 
 
-def hold_jobs() -> None:
-    """Import and activation jobs started from now on, and those not yet past IN_PROGRESS, wait
-    there until release_jobs() (test hook)."""
-    _state.jobs_released.clear()
+def hold_jobs(*kinds: str) -> None:
+    """Jobs of these kinds ("import", "activation"; default both) started from now on, and those
+    not yet past IN_PROGRESS, wait there until release_jobs() (test hook)."""
+    for kind in kinds or tuple(_state.released):
+        _state.released[kind].clear()
 
 
 def release_jobs() -> None:
     """Let held import and activation jobs finish."""
-    _state.jobs_released.set()
+    for released in _state.released.values():
+        released.set()
 
 
 def fail_activations(times: int = 1, message: str = "Read set activation failed") -> None:
