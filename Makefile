@@ -38,8 +38,8 @@ test: venv tools ## set up and run every test, plus template checks
 	$(MAKE) validate
 	$(PY) -m pytest -q -ra
 
-test-fast: venv ## unit and integration tests only
-	$(PY) -m pytest -q -ra tests/unit tests/integration
+test-fast: venv ## unit and integration tests, without the slow ones (training runs, subprocesses)
+	$(PY) -m pytest -q -ra -m "not slow" tests/unit tests/integration
 
 lint: venv ## ruff
 	$(VENV)/bin/ruff check .

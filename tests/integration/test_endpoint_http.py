@@ -380,6 +380,7 @@ def test_ping_answers_503_and_invocations_are_refused_while_the_model_loads():
         loading.server_close()
 
 
+@pytest.mark.slow  # over 5 s on a loaded 2-core machine (make test-fast skips it)
 def test_server_exits_1_with_the_reason_when_the_model_cannot_be_loaded(tmp_path):
     empty = tmp_path / "empty_model"
     empty.mkdir()
@@ -402,6 +403,7 @@ def make_packaged_artifact(directory: Path) -> hyenadna.HyenaDNAForCausalLM:
     return model
 
 
+@pytest.mark.slow  # over 5 s on a loaded 2-core machine (make test-fast skips it)
 def test_packaged_artifact_is_served_from_its_own_code_directory(tmp_path):
     artifact = tmp_path / "model"
     model = make_packaged_artifact(artifact)
