@@ -61,8 +61,8 @@ test-py312: ## training/inference code on the containers' Python 3.12 (torch-fre
 		$(MAKE) $(PY312_VENV)/.installed && $(PY312_VENV)/bin/python -m pytest -q -ra -p no:cacheprovider tests/py312; \
 	else echo "test-py312: no Python 3.12 at '$(PYTHON312)'; the Python 3.12 checks did NOT run (make test-py312 PYTHON312=/path/to/python3.12)"; fi
 
-test-fast: venv ## unit and integration tests only
-	$(PY) -m pytest -q -ra tests/unit tests/integration
+test-fast: venv ## unit and integration tests, without the slow ones (training runs, subprocesses)
+	$(PY) -m pytest -q -ra -m "not slow" tests/unit tests/integration
 
 lint: venv ## ruff
 	$(VENV)/bin/ruff check .

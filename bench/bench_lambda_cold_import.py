@@ -63,9 +63,9 @@ ENV = {
     "OMICS_IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/import",
     "GENBANK_QUERY": "Caudoviricetes[Organism]",
     "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemaker",
-    "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311",
+    "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch:2.13-cu133-amzn2023-sagemaker",
     "TRAINING_SOURCE_URI": "s3://bench-bucket/code/training/sourcedir.tar.gz",
-    "INFERENCE_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
+    "INFERENCE_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312",
 }
 
 

@@ -49,8 +49,16 @@ route rules to SQS queues and run the Lambda from there):
 Waiting: `wait_for(probe, what, timeout_s, until=...)` (polling.py) polls with a deadline (import
 jobs, training jobs and endpoints all change state in the background, as on AWS).
 
-Test/demo hook: `hyenaflow.local.omics.archive_read_sets(store_id, [read_set_ids])` archives
-read sets as HealthOmics does after 30 days unread.
+Test/demo hooks, for what a real account does on its own:
+- `hyenaflow.local.omics.archive_read_sets(store_id, [read_set_ids])` archives read sets as
+  HealthOmics does after 30 days unread;
+- `aws.inject_throttling(service, operation, times)` answers the next calls of a HealthOmics or
+  SageMaker operation with ThrottlingException, as a busy account does (throttling.py);
+- `aws.interrupt_spot_training(job_name)` reclaims a managed spot job's instance: the job restarts
+  from the checkpoints synced to its CheckpointConfig.S3Uri (sagemaker/training_run.py).
+Alarm-driven rollback of a blue/green UpdateEndpoint reads the alarms' states from moto's
+CloudWatch, which evaluates no metric: `cloudwatch.set_alarm_state(...)` trips one
+(sagemaker/endpoints.py).
 """
 
 from hyenaflow.local.aws_server import AwsServer, start_aws_server

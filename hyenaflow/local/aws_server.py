@@ -49,6 +49,7 @@ from hyenaflow.local.omics import models as omics_models
 from hyenaflow.local.omics import urls as omics_urls
 from hyenaflow.local.sagemaker import SageMakerEmulation
 from hyenaflow.local.service_events import EventBus
+from hyenaflow.local.throttling import throttling
 from hyenaflow.local.wsgi import WsgiApp
 
 SUPPORTED_MOTO_VERSION = "5.2.5"
@@ -150,6 +151,7 @@ class AwsServer:
     workdir: Path
     events: EventBus
     _server: WsgiMotoServer
+    _sagemaker: SageMakerEmulation
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _stopped: bool = False
 
@@ -169,6 +171,17 @@ class AwsServer:
             config=config,
             **kwargs,
         )
+
+    def inject_throttling(self, service: str, operation: str, times: int = 1) -> None:
+        """Answer the next `times` calls of `operation` with the service's ThrottlingException
+        (a test hook: see hyenaflow/local/throttling.py)."""
+        throttling.inject(service, operation, times)
+
+    def interrupt_spot_training(self, job_name: str) -> None:
+        """Reclaim a running managed spot training job's instance, as EC2 does: the script is
+        killed and SageMaker restarts the job from its synced checkpoints (a test/demo hook:
+        hyenaflow/local/sagemaker/training_run.py)."""
+        self._sagemaker.training.interrupt_spot_job(self.account_id, self.region, job_name)
 
     def stop(self) -> None:
         """Stop accepting requests, then end training jobs and endpoint servers (within about
@@ -211,6 +224,7 @@ def start_aws_server(
     workdir.mkdir(parents=True, exist_ok=True)
     moto_api_backend.reset()
     omics_models.reset()
+    throttling.clear()
     events = EventBus()
     sagemaker = SageMakerEmulation(
         downstream=ExtendedDispatcher([OMICS]),
@@ -228,6 +242,7 @@ def start_aws_server(
         workdir=workdir,
         events=events,
         _server=server,
+        _sagemaker=sagemaker,
     )
     sagemaker.endpoint_url = aws.endpoint_url
     aws._closers.append(sagemaker.close)

@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import threading
@@ -383,6 +382,7 @@ def test_ping_answers_503_and_invocations_are_refused_while_the_model_loads():
         loading.server_close()
 
 
+@pytest.mark.slow  # over 5 s on a loaded 2-core machine (make test-fast skips it)
 def test_server_exits_1_with_the_reason_when_the_model_cannot_be_loaded(tmp_path):
     empty = tmp_path / "empty_model"
     empty.mkdir()
@@ -392,28 +392,37 @@ def test_server_exits_1_with_the_reason_when_the_model_cannot_be_loaded(tmp_path
     assert "no config.json; expected a HyenaDNA model directory" in running.log()
 
 
-def make_packaged_artifact(directory: Path) -> None:
-    """The model.tar.gz layout: save_pretrained files plus code/ (endpoint modules + hyenadna)."""
+def make_packaged_artifact(directory: Path) -> hyenadna.HyenaDNAForCausalLM:
+    """The model.tar.gz layout as training writes it (training_artifact.write_model_artifact)."""
+    from training_artifact import write_model_artifact
+
     torch.manual_seed(0)
     config = hyenadna.config_for_size("tiny", d_model=32, d_inner=64, max_seq_len=256, filter_order=16)
-    hyenadna.HyenaDNAForCausalLM(config).save_pretrained(directory)
-    hyenadna.CharacterTokenizer(model_max_length=256).save_pretrained(directory)
-    code = directory / "code"
-    code.mkdir()
-    for module in ("inference.py", "dna_tasks.py", "serve.py"):
-        shutil.copy2(REPO / "endpoint" / module, code / module)
-    shutil.copytree(REPO / "hyenadna", code / "hyenadna", ignore=shutil.ignore_patterns("__pycache__"))
+    model = hyenadna.HyenaDNAForCausalLM(config).eval()
+    history = {"train": [{"step": 1, "loss": 1.5}], "eval": [{"step": 1, "loss": 1.45}]}
+    metrics = {"eval_loss": 1.45, "eval_perplexity": 4.26, "train_loss": 1.5, "steps": 1, "history": history}
+    write_model_artifact(directory, model, metrics, code_dir=REPO / "endpoint")
+    return model
 
 
+@pytest.mark.slow  # over 5 s on a loaded 2-core machine (make test-fast skips it)
 def test_packaged_artifact_is_served_from_its_own_code_directory(tmp_path):
     artifact = tmp_path / "model"
-    make_packaged_artifact(artifact)
-    # As the local stack runs it: the artifact's own code/serve.py, nothing from the repository on the path.
-    running = start_server(artifact / "code" / "serve.py", artifact, tmp_path / "serve.log")
+    model = make_packaged_artifact(artifact)
+    assert not (artifact / "code" / "serve.py").exists()  # training packs the handler, not a server
+    # As the local stack runs it (the container's server: serve.py), with the artifact's own handler.
+    running = start_server(SERVE, artifact, tmp_path / "serve.log")
     try:
         wait_until_ready(running)
-        answer = invoke({"task": "score", "sequences": ["ACGT" * 60]}, url=running.url)
+        sequence = "ACGT" * 60
+        answer = invoke({"task": "score", "sequences": [sequence]}, url=running.url)
         assert answer["results"][0]["scored_bases"] == 239
+        with torch.no_grad():  # the packaged weights' own score
+            ids = torch.from_numpy(hyenadna.encode_dna(sequence))[None]
+            expected = -model(ids, labels=ids).loss.item() * 239
+        assert answer["results"][0]["log_likelihood"] == pytest.approx(
+            expected, abs=summed_log_likelihood_atol(239)
+        )
         status, error = post(running.url, {"task": "score", "sequences": ["ACGT" * 65]})
         assert status == 400
         assert "sequences[0] is 260 bases, over this endpoint's limit of 256" in error["error"]

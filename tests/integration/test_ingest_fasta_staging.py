@@ -12,20 +12,15 @@ from pipeline.aws_clients import client
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.staging import StagedFastqUpload, TooManySources
 from pipeline.ingest.uploaded_fasta import UploadedObject, ingest_uploaded_fasta
-from tests.support.lambda_env import (
-    SEQUENCE_STORE_ID,
-    FakeOmicsImports,
-    MotoStack,
-    moto_stack,
-    reset_lambda_clients,
-)
+from tests.support.lambda_env import reset_lambda_clients
+from tests.support.local_stack import LocalStack, local_stack
 
 MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[MotoStack]:
-    with moto_stack() as running:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with local_stack(tmp_path_factory.mktemp("aws")) as running:
         reset_lambda_clients()
         yield running
 
@@ -44,24 +39,23 @@ def big_fasta() -> bytes:
     return b"".join(records)
 
 
-def settings_for(stack: MotoStack, **overrides) -> IngestSettings:
+def settings_for(stack: LocalStack, **overrides) -> IngestSettings:
     return IngestSettings(
         state_table=stack.table,
         data_bucket=stack.bucket,
         alert_topic_arn=stack.topic_arn,
-        sequence_store_id=SEQUENCE_STORE_ID,
+        sequence_store_id=stack.sequence_store_id,
         omics_import_role_arn="arn:aws:iam::111122223333:role/import",
         **overrides,
     )
 
 
-def put(stack: MotoStack, key: str, data: bytes) -> UploadedObject:
+def put(stack: LocalStack, key: str, data: bytes) -> UploadedObject:
     etag = client("s3").put_object(Bucket=stack.bucket, Key=key, Body=data)["ETag"].strip('"')
     return UploadedObject(stack.bucket, key, etag, len(data))
 
 
 def test_large_file_is_split_over_several_sources_of_one_import_job(stack, big_fasta):
-    omics = FakeOmicsImports().attach(client("omics"))
     uploaded = put(stack, "incoming/big/assembly.fna", big_fasta)
 
     result = ingest_uploaded_fasta(
@@ -73,9 +67,11 @@ def test_large_file_is_split_over_several_sources_of_one_import_job(stack, big_f
     )
 
     assert result["status"] == "imported"
-    [request] = omics.requests  # one job ...
-    sources = request["sources"]
+    job = stack.wait_for_import(result["importJobId"])  # one job ...
+    assert job["status"] == "COMPLETED"
+    sources = job["sources"]
     assert len(sources) == len(result["stagedObjects"]) >= 3  # ... with several read-set sources
+    assert len({source["readSetId"] for source in sources}) == len(sources)  # one read set each
     assert [s["name"] for s in sources][:2] == [
         f"assembly part 1 of {len(sources)}",
         f"assembly part 2 of {len(sources)}",
@@ -98,7 +94,7 @@ def test_large_file_is_split_over_several_sources_of_one_import_job(stack, big_f
 
 @pytest.mark.parametrize("max_source_bytes", [1, 1 << 40], ids=["completed-sources", "open-multipart-upload"])
 def test_problem_found_late_removes_everything_already_staged(stack, big_fasta, max_source_bytes):
-    omics = FakeOmicsImports().attach(client("omics"))
+    imports = len(stack.import_jobs())
     data = big_fasta + b">late\nACGT\nACGTJ\n"
     uploaded = put(stack, f"incoming/late/bad-{max_source_bytes}.fa", data)
 
@@ -117,7 +113,7 @@ def test_problem_found_late_removes_everything_already_staged(stack, big_fasta, 
         f"rejected/late/bad-{max_source_bytes}.fa",
         f"rejected/late/bad-{max_source_bytes}.fa.reason.json",
     ]
-    assert omics.requests == []
+    assert len(stack.import_jobs()) == imports
 
 
 def test_more_sources_than_one_import_job_takes_is_refused_and_cleaned_up(stack):

@@ -41,6 +41,12 @@ FAKE_TRAIN = textwrap.dedent(
         print("waiting to be stopped", flush=True)
         while True:
             time.sleep(0.05)
+    if args.mode == "spot" and not os.listdir(os.environ["SM_CHECKPOINT_DIR"]):
+        # first start: checkpoint, then train on until the spot instance is taken away
+        with open(os.path.join(os.environ["SM_CHECKPOINT_DIR"], "step-1.txt"), "w") as out:
+            out.write("weights")
+        while True:
+            time.sleep(0.05)
     for step in range(1, args.steps + 1):
         print(f"[train] step={step} loss={1.0 / step:.6f} perplexity=2.0 tokens_per_s=100.0 lr=0.001")
     print(f"[eval] step={args.steps} loss=0.500000 perplexity={args.steps * 1.5:.6f}")
@@ -184,6 +190,53 @@ def test_checkpoints_and_tensorboard_logs_sync_with_their_s3_uris(aws: AwsServer
     assert [item["Key"] for item in tensorboard] == [
         f"tensorboard/{name}/tensorboard-output/events.out.tfevents.1"
     ]
+
+
+def test_interrupted_spot_job_restarts_from_the_checkpoints_it_synced_while_running(
+    aws: AwsServer, bucket: str
+) -> None:
+    s3, name = aws.client("s3"), unique("spot")
+    request = job_request(bucket, steps="3", mode="spot") | {
+        "EnableManagedSpotTraining": True,
+        "StoppingCondition": {"MaxRuntimeInSeconds": 120, "MaxWaitTimeInSeconds": 240},
+        "CheckpointConfig": {
+            "S3Uri": f"s3://{bucket}/checkpoints/{name}/",
+            "LocalPath": "/opt/ml/checkpoints",
+        },
+    }
+    aws.client("sagemaker").create_training_job(TrainingJobName=name, **request)
+
+    # The checkpoint reaches S3 while the script still runs, as SageMaker syncs it ...
+    wait_for(
+        lambda: s3.list_objects_v2(Bucket=bucket, Prefix=f"checkpoints/{name}/").get("KeyCount"),
+        "the checkpoint to be synced mid-run",
+        60,
+    )
+    # ... then the spot instance is reclaimed: the job restarts on a new one from S3's checkpoints
+    aws.interrupt_spot_training(name)
+    job = wait_ended(aws, name)
+
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    secondary = [t["Status"] for t in job["SecondaryStatusTransitions"]]
+    assert secondary[secondary.index("Interrupted") :] == [
+        "Interrupted",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
+    assert job_events(aws, name) == ["InProgress", "Completed"]  # InProgress throughout the restart
+    archive = s3.get_object(Bucket=bucket, Key=f"jobs/{name}/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        assert json.load(tar.extractfile("report.json"))["checkpoints_seen"] == ["step-1.txt"]  # type: ignore[arg-type]
+
+
+def test_only_a_running_managed_spot_job_can_be_interrupted(aws: AwsServer, bucket: str) -> None:
+    name = unique("on-demand")
+    aws.client("sagemaker").create_training_job(TrainingJobName=name, **job_request(bucket, steps="1"))
+    with pytest.raises(ValueError, match="not a managed spot job"):
+        aws.interrupt_spot_training(name)
+    wait_ended(aws, name)
 
 
 def test_failing_script_ends_failed_with_the_tail_of_stderr(aws: AwsServer, bucket: str) -> None:

@@ -180,6 +180,80 @@ def test_failed_update_rolls_back_and_old_model_keeps_serving(aws: AwsServer) ->
     assert invoke(aws, name, {"sequences": ["AC"]})["model"] == "v1"
 
 
+def blue_green(bake_s: int, alarms: list[str]) -> dict[str, Any]:
+    """An UpdateEndpoint DeploymentConfig as deploy_model sends it (ALL_AT_ONCE with a bake)."""
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": bake_s},
+            "TerminationWaitInSeconds": 0,
+            "MaximumExecutionTimeoutInSeconds": 3600,
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
+    }
+
+
+def put_alarm(aws: AwsServer, name: str) -> None:
+    aws.client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+
+
+def test_alarm_in_alarm_during_the_bake_rolls_the_update_back_to_the_old_config(aws: AwsServer) -> None:
+    sagemaker, name = aws.client("sagemaker"), f"alarmed-{uuid.uuid4().hex[:6]}"
+    alarm = f"{name}-5xx"
+    put_alarm(aws, alarm)
+    first = register_model(aws, "v1")
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=first)
+    wait_settled(aws, name)
+
+    sagemaker.update_endpoint(
+        EndpointName=name,
+        EndpointConfigName=register_model(aws, "v2"),
+        DeploymentConfig=blue_green(600, [alarm]),
+    )
+    # the new model takes all the traffic while the endpoint bakes ...
+    wait_for(
+        lambda: invoke(aws, name, {"sequences": ["A"]})["model"],
+        "v2 to take the traffic",
+        60,
+        until="v2".__eq__,
+    )
+    assert sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Updating"
+    # ... until its alarm fires (moto evaluates no metric: the test sets the alarm's state)
+    aws.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx")
+    endpoint = wait_settled(aws, name)
+
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", first)
+    assert alarm in endpoint["FailureReason"]
+    assert invoke(aws, name, {"sequences": ["A"]})["model"] == "v1"
+    assert endpoint_states(aws, name) == ["InService", "Updating", "InService"]
+
+
+def test_update_whose_alarms_stay_ok_through_the_bake_completes(aws: AwsServer) -> None:
+    sagemaker, name = aws.client("sagemaker"), f"baked-{uuid.uuid4().hex[:6]}"
+    alarm = f"{name}-5xx"
+    put_alarm(aws, alarm)
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=register_model(aws, "v1"))
+    wait_settled(aws, name)
+    second = register_model(aws, "v2")
+
+    sagemaker.update_endpoint(
+        EndpointName=name, EndpointConfigName=second, DeploymentConfig=blue_green(1, [alarm])
+    )
+    endpoint = wait_settled(aws, name)
+
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", second)
+    assert "FailureReason" not in endpoint
+    assert invoke(aws, name, {"sequences": ["A"]})["model"] == "v2"
+
+
 def test_model_that_fails_to_start_leaves_endpoint_failed(aws: AwsServer) -> None:
     sagemaker, name = aws.client("sagemaker"), f"failing-{uuid.uuid4().hex[:6]}"
 

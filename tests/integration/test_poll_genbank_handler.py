@@ -1,4 +1,5 @@
-"""poll_genbank against a local E-utilities server (real response formats) and a moto server."""
+"""poll_genbank against a local E-utilities server (real response formats) and the local AWS
+server (moto, with the HealthOmics emulation that imports the poll's file)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,8 @@ import pytest
 
 import pipeline.genbank.eutils as eutils_client
 from tests.integration.eutils_server import EutilsServer, FakeEutils, GenbankRecord
-from tests.support.lambda_env import (
-    EVENTS,
-    FakeOmicsImports,
-    LambdaContext,
-    MotoStack,
-    fresh_lambda_module,
-    moto_stack,
-    reset_lambda_clients,
-)
+from tests.support.lambda_env import EVENTS, LambdaContext, fresh_lambda_module, reset_lambda_clients
+from tests.support.local_stack import LocalStack, local_stack
 
 QUERY = "Caudoviricetes[Organism] AND complete genome[Title]"
 LAMBDA = "ATGAAAGCGTTAACGGCCAGGCAACAAGAGGTGTTTGATCTCATCCGTGATCACATCAGCCAGACAGGTATGCCGCCGACGCGTGCGGAA"
@@ -32,19 +26,19 @@ def genbank_record(uid: str, accession: str, modified: date, length: int = 150) 
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[MotoStack]:
-    with moto_stack() as running:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with local_stack(tmp_path_factory.mktemp("aws")) as running:
         yield running
 
 
 @pytest.fixture
-def eutils(stack: MotoStack) -> Iterator[EutilsServer]:
+def eutils(stack: LocalStack) -> Iterator[EutilsServer]:
     with EutilsServer(FakeEutils()) as server:
         yield server
 
 
 @pytest.fixture
-def poll_env(stack: MotoStack, eutils: EutilsServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def poll_env(stack: LocalStack, eutils: EutilsServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     table = f"state-{len(os.environ.get('PYTEST_CURRENT_TEST', ''))}-{id(eutils)}"
     stack.client("dynamodb").create_table(
         TableName=table,
@@ -83,7 +77,7 @@ def run_poll(at: str) -> dict[str, Any]:
     return handler.lambda_handler(event, LambdaContext("hyenaflow-poll-genbank"))
 
 
-def genbank_keys(stack: MotoStack) -> list[str]:
+def genbank_keys(stack: LocalStack) -> list[str]:
     return stack.keys("incoming/genbank/")
 
 
@@ -92,7 +86,7 @@ def run_key(at: str) -> str:
     return f"incoming/genbank/genbank-{at.replace('-', '').replace(':', '')}.fa"
 
 
-def read(stack: MotoStack, key: str) -> bytes:
+def read(stack: LocalStack, key: str) -> bytes:
     return stack.client("s3").get_object(Bucket=stack.bucket, Key=key)["Body"].read()
 
 
@@ -110,7 +104,7 @@ def record_ids(data: bytes) -> list[str]:
     return [header.split()[0] for header in fasta_records(data)]
 
 
-def clear_genbank(stack: MotoStack) -> None:
+def clear_genbank(stack: LocalStack) -> None:
     s3 = stack.client("s3")
     for key in genbank_keys(stack):
         s3.delete_object(Bucket=stack.bucket, Key=key)
@@ -289,12 +283,11 @@ def test_polled_run_is_ingested_as_one_read_set_whose_tiles_keep_each_accession(
     ]
     key = run_poll("2026-11-12T06:00:00Z")["key"]
     head = stack.client("s3").head_object(Bucket=stack.bucket, Key=key)
-    omics = FakeOmicsImports().attach(client("omics"))
     settings = IngestSettings(
         data_bucket=stack.bucket,
         state_table=poll_env["STATE_TABLE"],
         alert_topic_arn=stack.topic_arn,
-        sequence_store_id="1234567890",
+        sequence_store_id=stack.sequence_store_id,
         omics_import_role_arn="arn:aws:iam::111122223333:role/import",
     )
     uploaded = UploadedObject(stack.bucket, key, head["ETag"].strip('"'), 0)
@@ -304,8 +297,9 @@ def test_polled_run_is_ingested_as_one_read_set_whose_tiles_keep_each_accession(
     )
 
     assert result["status"] == "imported" and result["records"] == 2 and result["bases"] == 240
-    [request] = omics.requests
-    [source] = request["sources"]
+    job = stack.wait_for_import(result["importJobId"])
+    assert job["status"] == "COMPLETED"
+    [source] = job["sources"]
     assert source["sampleId"] == "genbank-20261112T060000Z"
     staged_key = result["stagedObjects"][0].split(f"s3://{stack.bucket}/", 1)[1]
     fastq = gzip.decompress(stack.client("s3").get_object(Bucket=stack.bucket, Key=staged_key)["Body"].read())

@@ -1,14 +1,14 @@
-"""Test support for the Lambdas: a real moto server over HTTP, the pipeline's resources in it, a
-Lambda context, and a tiny HealthOmics fake.
+"""Test support for the Lambda handlers: a Lambda context, (re)loading a handler module so it reads
+the current environment, the sample events, and `moto_stack` (a plain moto server with the
+pipeline's bucket, table and topic).
 
 `moto_stack(model_registry=True)` puts the local SageMaker emulation's model registry
 (hyenaflow/local/sagemaker/model_packages.py) in front of moto, as the local stack does: moto
 5.2.5's UpdateModelPackage wipes what it is not given and its CreateModel accepts any package.
 
-HealthOmics is not in moto. `FakeOmicsImports` answers StartReadSetImportJob at botocore's
-`before-send` hook, i.e. after the real client has serialised and signed the request and before
-it would go on the wire, so the request shape is botocore's own and the client's real retry
-configuration (standard mode, from pipeline.aws_clients) handles the throttling it injects.
+The handler tests run on the local AWS server instead (tests/support/local_stack.py: moto plus the
+HealthOmics and SageMaker emulations); `moto_stack` serves the deploy_model tests' harness
+(tests/integration/test_start_training_harness.py) until they move there too.
 """
 
 from __future__ import annotations
@@ -19,25 +19,19 @@ import json
 import os
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.awsrequest import AWSResponse
 from moto.server import ThreadedMotoServer
-
-from hyenaflow.local.omics.models import import_source_violations
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 FASTA_FIXTURES = REPO / "tests" / "fixtures" / "fasta"
 REGION = "us-east-1"
-SEQUENCE_STORE_ID = "1234567890"
 
 
 @dataclass
@@ -206,71 +200,3 @@ def load_event(name: str, **detail_object: Any) -> dict[str, Any]:
             event["resources"] = [f"arn:aws:s3:::{bucket}"]
         event["detail"]["object"].update(detail_object)
     return event
-
-
-@dataclass
-class FakeOmicsImports:
-    """StartReadSetImportJob answered in-process; the first `throttle_first` calls get HTTP 429, and
-    sources the model's constraints refuse get HealthOmics' ValidationException (the local
-    emulation's own check, hyenaflow.local.omics.models.import_source_violations)."""
-
-    sequence_store_id: str = SEQUENCE_STORE_ID
-    throttle_first: int = 0
-    requests: list[dict[str, Any]] = field(default_factory=list)  # every attempt, throttled ones too
-    jobs_by_token: dict[str, str] = field(default_factory=dict)
-
-    def attach(self, omics_client: Any) -> FakeOmicsImports:
-        omics_client.meta.events.register("before-send.omics.StartReadSetImportJob", self._answer)
-        return self
-
-    @property
-    def jobs_started(self) -> int:
-        return len(self.jobs_by_token)
-
-    def _answer(self, request: Any, **_: Any) -> AWSResponse:
-        body = json.loads(request.body or b"{}")
-        body["_path"] = request.url.split("://", 1)[1].split("/", 1)[1]
-        body["_at"] = time.monotonic()
-        self.requests.append(body)
-        if len(self.requests) <= self.throttle_first:
-            return _json_response(
-                request.url, 429, {"message": "Rate exceeded"}, {"x-amzn-ErrorType": "ThrottlingException"}
-            )
-        problems = import_source_violations(body.get("sources", []))
-        if problems:
-            return _json_response(
-                request.url,
-                400,
-                {"message": f"{len(problems)} validation error(s) detected: {'; '.join(problems)}"},
-                {"x-amzn-ErrorType": "ValidationException"},
-            )
-        token = body.get("clientToken") or f"no-token-{len(self.requests)}"
-        # Like HealthOmics: the same client token returns the same job instead of a new one.
-        job_id = self.jobs_by_token.setdefault(token, str(4_000_000_000 + len(self.jobs_by_token)))
-        return _json_response(
-            request.url,
-            200,
-            {
-                "id": job_id,
-                "sequenceStoreId": self.sequence_store_id,
-                "roleArn": body["roleArn"],
-                "status": "SUBMITTED",
-                "creationTime": datetime.now(UTC).isoformat(),
-            },
-        )
-
-
-class _RawBody:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._data
-
-
-def _json_response(
-    url: str, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-) -> Any:
-    data = json.dumps(payload).encode()
-    all_headers = {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}
-    return AWSResponse(url, status, all_headers, _RawBody(data))

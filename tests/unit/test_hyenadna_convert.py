@@ -1,5 +1,6 @@
-"""Lightning `weights.ckpt` -> LongSafari `-hf` layout converter, tested on a synthetic checkpoint
-built from the reference fixture weights in the original training framework's key layout."""
+"""Lightning `weights.ckpt` -> LongSafari `-hf` layout converter, tested on a checkpoint written
+with the original training framework's parameter names (HazyResearch/hyena-dna), holding the
+reference fixture's weights; the converted model must reproduce the reference outputs."""
 
 from __future__ import annotations
 
@@ -15,24 +16,84 @@ from transformers import AutoModelForCausalLM
 from hyenadna.convert_lightning import convert
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna"
+N_LAYER = 2  # the fixture's (tiny_reference/config.json)
+
+# The state_dict names of HazyResearch/hyena-dna's language model (src/models/sequence/
+# long_conv_lm.py ConvLMHeadModel; the modules as in standalone_hyenadna.py), written out from
+# that source, not from this package. Per block: HyenaOperator `mixer` (in_proj, short_filter,
+# filter_fn = HyenaFilter, out_proj), `mlp` (fc1, fc2), norm1, norm2. HyenaFilter registers
+# pos_emb.z as a parameter and pos_emb.t and modulation.deltas as buffers (lr 0: state_dict keeps
+# them), and builds implicit_filter as Linear, Sin, Linear, Sin, Linear, Sin, Linear with one Sin
+# module at positions 1, 3 and 5 (state_dict lists its `freq` under each). The lm_head is tied
+# to the word embeddings.
+REFERENCE_BLOCK = [
+    "mixer.in_proj.weight",
+    "mixer.in_proj.bias",
+    "mixer.out_proj.weight",
+    "mixer.out_proj.bias",
+    "mixer.short_filter.weight",
+    "mixer.short_filter.bias",
+    "mixer.filter_fn.bias",
+    "mixer.filter_fn.pos_emb.z",
+    "mixer.filter_fn.pos_emb.t",
+    "mixer.filter_fn.implicit_filter.0.weight",
+    "mixer.filter_fn.implicit_filter.0.bias",
+    "mixer.filter_fn.implicit_filter.1.freq",
+    "mixer.filter_fn.implicit_filter.2.weight",
+    "mixer.filter_fn.implicit_filter.2.bias",
+    "mixer.filter_fn.implicit_filter.3.freq",
+    "mixer.filter_fn.implicit_filter.4.weight",
+    "mixer.filter_fn.implicit_filter.4.bias",
+    "mixer.filter_fn.implicit_filter.5.freq",
+    "mixer.filter_fn.implicit_filter.6.weight",
+    "mixer.filter_fn.modulation.deltas",
+    "norm1.weight",
+    "norm1.bias",
+    "norm2.weight",
+    "norm2.bias",
+    "mlp.fc1.weight",
+    "mlp.fc1.bias",
+    "mlp.fc2.weight",
+    "mlp.fc2.bias",
+]
+REFERENCE_TOP = ["backbone.embeddings.word_embeddings.weight", "backbone.ln_f.weight", "backbone.ln_f.bias"]
+
+
+def reference_lightning_names(checkpoint_mixer: bool) -> list[str]:
+    """The Lightning checkpoint's keys: the task module holds the model as `model`; with
+    checkpoint_mixer/checkpoint_mlp, long_conv_lm.py wraps block.mixer / block.mlp in a
+    CheckpointedModule whose child is `layer`."""
+    names = [f"model.{name}" for name in REFERENCE_TOP] + ["model.lm_head.weight"]
+    for layer in range(N_LAYER):
+        for name in REFERENCE_BLOCK:
+            if checkpoint_mixer:
+                name = name.replace("mixer.", "mixer.layer.", 1).replace("mlp.", "mlp.layer.", 1)
+            names.append(f"model.backbone.layers.{layer}.{name}")
+    return names
+
+
+def fixture_tensor(weights: dict[str, torch.Tensor], lightning_name: str) -> torch.Tensor:
+    """The fixture's tensor for a reference name. The fixture is in LongSafari's `-hf` layout: the
+    same module paths under `hyena.`, the shared Sin frequency once (index 1), its own lm_head."""
+    path = lightning_name.removeprefix("model.").replace(".layer.", ".")
+    path = path.replace("implicit_filter.3.freq", "implicit_filter.1.freq")
+    path = path.replace("implicit_filter.5.freq", "implicit_filter.1.freq")
+    if path == "lm_head.weight":
+        return weights["hyena.backbone.embeddings.word_embeddings.weight"]  # tied, as in the reference
+    return weights[f"hyena.{path}"]
 
 
 def lightning_state_from_fixture(checkpoint_mixer: bool = False) -> dict[str, torch.Tensor]:
-    """The fixture weights as the Lightning module saved them: `model.` prefix, the shared Sin
-    frequency under every Sin index, head tied to the embedding, plus non-model entries."""
-    state = {}
-    for key, tensor in load_file(FIXTURES / "tiny_reference" / "model.safetensors").items():
-        if key == "lm_head.weight":
-            continue
-        name = "model." + key.removeprefix("hyena.")
-        if checkpoint_mixer:
-            name = name.replace(".mixer.", ".mixer.layer.").replace(".mlp.", ".mlp.layer.")
-        state[name] = tensor
-        if key.endswith("implicit_filter.1.freq"):
-            for index in (3, 5):
-                state[name.replace("implicit_filter.1.", f"implicit_filter.{index}.")] = tensor
-    state["model.lm_head.weight"] = state["model.backbone.embeddings.word_embeddings.weight"]
-    return state
+    weights = load_file(FIXTURES / "tiny_reference" / "model.safetensors")
+    return {name: fixture_tensor(weights, name) for name in reference_lightning_names(checkpoint_mixer)}
+
+
+def test_the_reference_names_cover_every_fixture_tensor():
+    weights = load_file(FIXTURES / "tiny_reference" / "model.safetensors")
+    used = {id(fixture_tensor(weights, name)) for name in reference_lightning_names(checkpoint_mixer=False)}
+    # every tensor but the fixture's own lm_head (the reference ties it to the embedding)
+    assert {key for key, tensor in weights.items() if id(tensor) not in used} == {"lm_head.weight"}
+    assert torch.equal(weights["lm_head.weight"], weights["hyena.backbone.embeddings.word_embeddings.weight"])
 
 
 @pytest.mark.parametrize("checkpoint_mixer", [False, True])

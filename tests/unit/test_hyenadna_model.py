@@ -143,6 +143,7 @@ def test_fft_convolution_equals_direct_causal_convolution():
     assert torch.allclose(fft_causal_conv(u.float(), k.float(), bias.float()).double(), direct, atol=1e-4)
 
 
+@pytest.mark.slow  # over 5 s on a loaded 2-core machine (make test-fast skips it)
 def test_fft_convolution_and_short_filter_gradients_match_finite_differences():
     generator = torch.Generator().manual_seed(7)
     u = torch.randn(2, 17, 3, generator=generator, dtype=torch.float64, requires_grad=True)

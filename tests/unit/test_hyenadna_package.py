@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "hyenadna"
 REFERENCE = REPO / "tests" / "fixtures" / "hyenadna"
@@ -44,6 +46,7 @@ def test_alphabet_runs_on_the_standard_library_alone(tmp_path):
     assert out.stdout.split() == ["ACGTN", "4"]
 
 
+@pytest.mark.slow  # over 5 s on a loaded 2-core machine (make test-fast skips it)
 def test_package_copied_alone_loads_the_reference_checkpoint_and_reproduces_its_logits(tmp_path):
     shutil.copytree(PACKAGE, tmp_path / "hyenadna", ignore=shutil.ignore_patterns("__pycache__"))
     # -I: no PYTHONPATH, no working directory, no user site; only the copy and site-packages.
@@ -51,6 +54,8 @@ def test_package_copied_alone_loads_the_reference_checkpoint_and_reproduces_its_
 import json, sys
 sys.path.insert(0, {str(tmp_path)!r})
 from pathlib import Path
+
+import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM

@@ -6,14 +6,22 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import hyenadna
 import inference
 from dna_tasks import EndpointSettings, parse_request, run_task
+from tests.support.tolerances import summed_log_likelihood_atol
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna" / "tiny_reference"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna"
+REFERENCE_DIR = FIXTURES / "tiny_reference"
+# Input and last hidden state of the reference implementation (HazyResearch standalone_hyenadna)
+# on the weights in REFERENCE_DIR.
+REFERENCE_IO = FIXTURES / "tiny_reference_io.safetensors"
+BASES = {7: "A", 8: "C", 9: "G", 10: "T", 11: "N"}
 
 
 def small_trained_artifact(directory: Path) -> hyenadna.HyenaDNAForCausalLM:
@@ -42,15 +50,26 @@ def test_model_fn_loads_a_trained_artifact_and_serves_what_the_trained_model_com
     with torch.no_grad():
         ids = torch.from_numpy(hyenadna.encode_dna(sequence))[None]
         expected = -trained(ids, labels=ids).loss.item() * (len(sequence) - 1)
-    assert answer["results"][0]["log_likelihood"] == pytest.approx(expected, abs=1e-4)
+    # A float32 mean times n against a float64 sum of n float32 terms: the error grows with n.
+    assert answer["results"][0]["log_likelihood"] == pytest.approx(
+        expected, abs=summed_log_likelihood_atol(len(sequence) - 1)
+    )
 
 
 def test_model_fn_loads_the_parity_checkpoint_without_tokenizer_files():
     assert not (REFERENCE_DIR / "tokenizer_config.json").exists()
     loaded = inference.model_fn(str(REFERENCE_DIR))
     assert loaded.max_seq_len == 1026
-    answer = run_task(parse_request({"task": "embed", "sequences": ["ACGT"]}, loaded.settings), loaded)
-    assert len(answer["results"][0]["embedding"]) == 128
+    reference = load_file(REFERENCE_IO)
+    sequence = "".join(BASES[i] for i in reference["input_ids"][0].tolist())
+
+    request = {"task": "embed", "sequences": [sequence], "per_position": True}
+    (result,) = run_task(parse_request(request, loaded.settings), loaded)["results"]
+
+    # What the reference implementation computes with these weights, to the parity target (1e-4)
+    hidden = reference["last_hidden_state"][0].numpy()
+    assert np.abs(np.array(result["per_position"]) - hidden).max() <= 1e-4
+    assert np.abs(np.array(result["embedding"]) - hidden.mean(axis=0)).max() <= 1e-4
 
 
 def test_max_seq_len_setting_lowers_the_models_limit():

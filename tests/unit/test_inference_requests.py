@@ -277,6 +277,7 @@ def test_bucket_length_depends_only_on_the_length_and_never_exceeds_max_seq_len(
     ]
 
 
+@pytest.mark.slow  # over 5 s on a loaded 2-core machine (make test-fast skips it)
 def test_in_the_container_bad_input_raises_the_toolkits_error_type_with_status_400(tmp_path):
     # sagemaker-inference-toolkit's Transformer answers a BaseInferenceToolkitError with its
     # status_code and anything else with 500. A stand-in with the toolkit's module path and

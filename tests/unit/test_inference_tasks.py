@@ -186,6 +186,7 @@ def test_lowercase_and_ambiguity_codes_score_as_uppercase_and_n(loaded):
     assert soft_masked == upper
 
 
+@pytest.mark.slow  # over 5 s on a loaded 2-core machine (make test-fast skips it)
 def test_generate_with_a_seed_is_reproducible_and_batched_prompt_i_uses_seed_plus_i(loaded, genome):
     prompts = [genome[:50], genome[100:130], genome[:50]]
     first = call(loaded, task="generate", sequences=prompts, max_new_tokens=12, seed=11, top_k=3)
@@ -242,6 +243,7 @@ def test_generate_without_a_seed_reports_the_seed_it_drew(loaded):
     assert replay == answer
 
 
+@pytest.mark.slow  # over 5 s on a loaded 2-core machine (make test-fast skips it)
 def test_generate_samples_n_only_when_allowed(loaded):
     # At a very high temperature the distribution is nearly uniform over the allowed bases.
     hot = {"task": "generate", "sequences": ["ACGT"], "max_new_tokens": 40, "temperature": 1000.0, "seed": 1}

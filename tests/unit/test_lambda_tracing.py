@@ -26,9 +26,9 @@ TEMPLATE_ENVIRONMENT = {  # what template.yaml gives the functions (values are p
     "OMICS_IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/import",
     "GENBANK_QUERY": "Caudoviricetes[Organism]",
     "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemaker",
-    "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311",
+    "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch:2.13-cu133-amzn2023-sagemaker",
     "TRAINING_SOURCE_URI": "s3://data-bucket/code/training/sourcedir.tar.gz",
-    "INFERENCE_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
+    "INFERENCE_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312",
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }

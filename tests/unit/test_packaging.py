@@ -5,6 +5,8 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from hyenaflow.packaging import build_training_bundle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +39,7 @@ def test_same_sources_give_the_same_bytes(tmp_path):
     assert (tmp_path / "a.tar.gz").read_bytes() == (tmp_path / "b.tar.gz").read_bytes()
 
 
+@pytest.mark.slow  # over 5 s on a loaded 2-core machine (make test-fast skips it)
 def test_bundle_runs_from_its_extracted_folder(tmp_path):
     """The extracted bundle finds the endpoint code next to train.py, and its own hyenadna, as in SageMaker."""
     import subprocess

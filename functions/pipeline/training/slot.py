@@ -51,6 +51,7 @@ def handle_import_status(deps: TrainingDeps, import_job_id: str, status: str) ->
         return report_import_failure(deps, import_job_id, status)
     if status not in IMPORT_SUCCEEDED:
         return {"outcome": "ignored", "import_job_id": import_job_id, "status": status}
+    _raise_unless_import_ended(deps, import_job_id, status)
     result = request_training(
         deps, trigger=import_job_id, marker=(IMPORT_JOB, import_job_id, {"status": status})
     )
@@ -59,6 +60,20 @@ def handle_import_status(deps: TrainingDeps, import_job_id: str, status: str) ->
             deps, import_job_id, status, note="the read sets that did import are used for training"
         )
     return result
+
+
+def _raise_unless_import_ended(deps: TrainingDeps, import_job_id: str, status: str) -> None:
+    """An event may come early or out of order; GetReadSetImportJob is the truth. Training before
+    the job has ended would read a store without its read sets, and mark them handled."""
+    job = omics_call(
+        deps, "get_read_set_import_job", id=import_job_id, sequenceStoreId=deps.settings.sequence_store_id
+    )
+    if job["status"] not in IMPORT_SUCCEEDED | IMPORT_FAILED:
+        # Raised, never returned: a cached "not yet" would swallow the event's retries.
+        raise RuntimeError(
+            f"import job {import_job_id} is {job['status']} according to GetReadSetImportJob although "
+            f"its event says {status}; Lambda retries the event, and the reconciler finds the job ended"
+        )
 
 
 def failed_sources(deps: TrainingDeps, import_job_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -5,6 +5,12 @@ answers), `urls.py` (where it is served), `exceptions.py`, plus `fastq_validatio
 an import makes). Served by the same moto server as every other service (aws_server.py).
 """
 
-from hyenaflow.local.omics.models import archive_read_sets, omics_backends
+from hyenaflow.local.omics.models import (
+    archive_read_sets,
+    fail_activations,
+    hold_jobs,
+    omics_backends,
+    release_jobs,
+)
 
-__all__ = ["archive_read_sets", "omics_backends"]
+__all__ = ["archive_read_sets", "fail_activations", "hold_jobs", "omics_backends", "release_jobs"]

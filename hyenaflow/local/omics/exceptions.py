@@ -13,6 +13,12 @@ class ValidationException(ServiceException):
     code = "ValidationException"
 
 
+class ThrottlingException(ServiceException):
+    """Only when a test asks for it (hyenaflow.local.throttling): HTTP 429, as the model says."""
+
+    code = "ThrottlingException"
+
+
 class SourceInvalid(Exception):
     """A source file HealthOmics would refuse. Not a wire error: an import job reports it as the
     source's statusMessage (status FAILED) and goes on with its other sources."""

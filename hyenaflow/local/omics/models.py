@@ -23,6 +23,11 @@ What is emulated, as HealthOmics behaves:
   them "the source's tags"; that they tag the read set is our reading, not a documented fact).
 - Archiving: `archive_read_sets()` (test/demo hook; AWS archives after 30 days unread) takes the
   objects out of the access point; StartReadSetActivationJob puts them back (ACTIVATING -> ACTIVE).
+- Test hooks for what AWS does on its own time: `hold_jobs("import", "activation")` /
+  `release_jobs()` stop import and/or activation jobs at IN_PROGRESS until released (on AWS they
+  take minutes, here milliseconds; a test that needs one in flight holds it); `fail_activations(times, message)` ends the next
+  activation jobs FAILED, each source FAILED with `message` (the API's statuses allow it; the
+  emulation's activations never fail on their own).
 Only FASTQ imports are emulated; BAM/CRAM/uBAM sources fail with a message that says so.
 """
 
@@ -325,6 +330,7 @@ class OmicsBackend(BaseBackend):
     def _run_import(self, job: Job) -> None:
         store = self.get_sequence_store(job.sequence_store_id)
         self._set_status(job, "IN_PROGRESS", IMPORT_EVENT, "importJob")
+        _state.released["import"].wait()
         for source in job.sources:
             source.status = "IN_PROGRESS"
             try:
@@ -482,6 +488,17 @@ class OmicsBackend(BaseBackend):
 
         s3 = s3_backends[self.account_id]["aws"]
         self._set_status(job, "IN_PROGRESS", ACTIVATION_EVENT, "activationJob")
+        _state.released["activation"].wait()
+        failure = _state.take_activation_failure()
+        if failure is not None:  # the read sets stay archived
+            for source in job.sources:
+                with self.lock:
+                    read_set = self.read_sets[source["readSetId"]]
+                    if read_set.status == "ACTIVATING":
+                        read_set.status = "ARCHIVED"
+                source["status"], source["statusMessage"] = "FAILED", failure
+            self._set_status(job, "FAILED", ACTIVATION_EVENT, "activationJob", failure)
+            return
         for source in job.sources:
             read_set = self.read_sets[source["readSetId"]]
             with self.lock:
@@ -530,11 +547,26 @@ omics_backends = BackendDict(OmicsBackend, "omics")
 READ_SET_FILE_NAMES = ("upload", "source")  # the uploaded file's name, or the slot (source1)
 
 
+def _released() -> dict[str, threading.Event]:
+    """Per job kind, set while that kind's jobs may run to their end."""
+    released = {"import": threading.Event(), "activation": threading.Event()}
+    for event in released.values():
+        event.set()
+    return released
+
+
 @dataclass
 class _State:
     events: EventBus | None = None
     threads: list[threading.Thread] = field(default_factory=list)
     read_set_file_names: str = "upload"
+    released: dict[str, threading.Event] = field(default_factory=_released)
+    activation_failures: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_activation_failure(self) -> str | None:
+        with self.lock:
+            return self.activation_failures.pop(0) if self.activation_failures else None
 
 
 _state = _State()
@@ -570,9 +602,31 @@ def reset() -> None:
     omics_backends.clear()
 
 
+def hold_jobs(*kinds: str) -> None:
+    """Jobs of these kinds ("import", "activation"; default both) started from now on, and those
+    not yet past IN_PROGRESS, wait there until release_jobs() (test hook)."""
+    for kind in kinds or tuple(_state.released):
+        _state.released[kind].clear()
+
+
+def release_jobs() -> None:
+    """Let held import and activation jobs finish."""
+    for released in _state.released.values():
+        released.set()
+
+
+def fail_activations(times: int = 1, message: str = "Read set activation failed") -> None:
+    """The next `times` activation jobs end FAILED, each source FAILED with `message` (test hook)."""
+    with _state.lock:
+        _state.activation_failures.extend([message] * times)
+
+
 def shutdown(timeout_s: float = 10.0) -> None:
     """Wait up to `timeout_s` in all for running import/activation threads (they are short) and
     forget the event sink."""
+    release_jobs()
+    with _state.lock:
+        _state.activation_failures.clear()
     deadline = time.monotonic() + timeout_s
     for thread in _state.threads:
         thread.join(max(0.0, deadline - time.monotonic()))

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from moto.core.common_types import TYPE_RESPONSE
 from moto.core.responses import ActionResult, BaseResponse
 
-from hyenaflow.local.omics.exceptions import ValidationException
+from hyenaflow.local.omics.exceptions import ThrottlingException, ValidationException
 from hyenaflow.local.omics.models import OmicsBackend, members, omics_backends
+from hyenaflow.local.throttling import THROTTLING_MESSAGE, throttling
 
 
 def _page(items: list[Any], max_results: int | None, next_token: str | None) -> tuple[list[Any], str | None]:
@@ -29,6 +31,11 @@ class OmicsResponse(BaseResponse):
     @property
     def backend(self) -> OmicsBackend:
         return omics_backends[self.current_account][self.region]
+
+    def call_action(self) -> TYPE_RESPONSE:
+        if throttling.take("omics", self._get_action()):  # a test asked for it
+            return self.serialized(ActionResult(ThrottlingException(THROTTLING_MESSAGE)))
+        return super().call_action()
 
     def create_sequence_store(self) -> ActionResult:
         store = self.backend.create_sequence_store(

@@ -23,7 +23,8 @@ from hyenaflow.local.sagemaker.processes import STOP_GRACE_S
 from hyenaflow.local.sagemaker.runtime import INVOCATIONS_PATH, invoke_endpoint
 from hyenaflow.local.sagemaker.training import TrainingJobs
 from hyenaflow.local.service_events import EventBus
-from hyenaflow.local.wsgi import WsgiApp, request_scope
+from hyenaflow.local.throttling import THROTTLING_MESSAGE, throttling
+from hyenaflow.local.wsgi import WsgiApp, json_error, request_scope
 
 THREAD_JOIN_S = 0.5  # how long close() waits for the threads of ended jobs and deployments
 
@@ -67,6 +68,8 @@ class SageMakerEmulation:
                     self.endpoints, environ, start_response, account, region, invocation.group(1)
                 )
             operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
+            if throttling.take("sagemaker", operation):  # a test asked for it
+                return json_error(start_response, "ThrottlingException", THROTTLING_MESSAGE)
             if operation in self._operations:
                 return self._operations[operation](environ, start_response, account, region)
         return self.context.downstream(environ, start_response)

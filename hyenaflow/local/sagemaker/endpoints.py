@@ -12,6 +12,19 @@ and each deployment is a real inference server (inference_server.py) on the conf
   to InService on the old config with FailureReason set, as SageMaker reports a failed update
   (botocore sagemaker model, EndpointMetadata.FailureReason: "If the status of the endpoint is
   Failed, or the status is InService but update operation fails, this provides the reason").
+- Blue/green bake and auto-rollback (DeploymentConfig): once the new deployment is up it takes
+  all the traffic and the baking period begins (TrafficRoutingConfiguration.WaitIntervalInSeconds;
+  canary and linear shifting are not split locally: one server takes all traffic). During it the
+  AutoRollbackConfiguration alarms are read from CloudWatch (moto's: it keeps alarm states but
+  evaluates no metric, so a test sets one with SetAlarmState); if one is in ALARM, or the whole
+  deployment outlasts MaximumExecutionTimeoutInSeconds, traffic goes back to the old deployment
+  and the endpoint returns to InService on its OLD EndpointConfigName with FailureReason set.
+  "If any alarms trip during the baking period, then an auto-rollback initiates and 100% of the
+  traffic shifts back to the blue fleet" (SageMaker developer guide, "Use all at once traffic
+  shifting"). After an alarm rollback AWS shows the old config and InService, and FailureReason
+  may be empty (terraform-provider-aws #48997/#49020; /work/research/aws-facts.md C3): callers
+  must compare EndpointConfigName, as the reconciler does. The old deployment is stopped
+  TerminationWaitInSeconds after a successful bake.
 - DeleteEndpoint stops the endpoint's server.
 - CreateModel refuses a model package that does not exist or is not Approved, and a model made
   from a package serves the package's container (model_packages.py).
@@ -20,7 +33,9 @@ Each settled state puts a "SageMaker Endpoint State Change" event on the default
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +53,7 @@ from hyenaflow.local.wsgi import forward, json_error, json_response, read_json
 
 ENDPOINT_EVENT = "SageMaker Endpoint State Change"
 FAILURE_REASON_MAX = 1024  # DescribeEndpoint FailureReason length limit (botocore: FailureReason)
+ALARM_POLL_S = 0.2  # how often the bake reads the rollback alarms
 
 
 def failure_reason(error: Exception) -> str:
@@ -53,6 +69,30 @@ def _endpoint_and_config(environ: dict[str, Any]) -> tuple[str, str]:
     """EndpointName and EndpointConfigName of a CreateEndpoint / UpdateEndpoint request."""
     request = read_json(environ)
     return request.get("EndpointName", ""), request.get("EndpointConfigName", "")
+
+
+@dataclass(frozen=True)
+class BlueGreenPolicy:
+    """What an UpdateEndpoint's DeploymentConfig asks of the bake (botocore shapes
+    BlueGreenUpdatePolicy, TrafficRoutingConfig, AutoRollbackConfig; AWS's defaults when absent)."""
+
+    bake_s: float = 0.0  # TrafficRoutingConfiguration.WaitIntervalInSeconds
+    termination_wait_s: float = 0.0  # TerminationWaitInSeconds (default 0)
+    max_execution_s: float | None = None  # MaximumExecutionTimeoutInSeconds
+    alarm_names: tuple[str, ...] = ()  # AutoRollbackConfiguration.Alarms
+
+    @classmethod
+    def from_request(cls, request: dict[str, Any]) -> BlueGreenPolicy:
+        config = request.get("DeploymentConfig") or {}
+        policy = config.get("BlueGreenUpdatePolicy") or {}
+        routing = policy.get("TrafficRoutingConfiguration") or {}
+        alarms = (config.get("AutoRollbackConfiguration") or {}).get("Alarms") or []
+        return cls(
+            bake_s=float(routing.get("WaitIntervalInSeconds", 0)),
+            termination_wait_s=float(policy.get("TerminationWaitInSeconds", 0)),
+            max_execution_s=policy.get("MaximumExecutionTimeoutInSeconds"),
+            alarm_names=tuple(alarm["AlarmName"] for alarm in alarms),
+        )
 
 
 class Endpoints:
@@ -178,6 +218,8 @@ class Endpoints:
         self, environ: dict[str, Any], start_response: Callable[..., Any], account: str, region: str
     ) -> Any:
         name, config_name = _endpoint_and_config(environ)
+        policy = BlueGreenPolicy.from_request(read_json(environ))
+        started = time.monotonic()
         backend = self.context.backend(account, region)
         endpoint = backend.endpoints.get(name)
         if endpoint is None:
@@ -212,9 +254,21 @@ class Endpoints:
                 endpoint.last_modified_time = datetime.now(UTC)
                 self._put_event(account, region, name)
                 return
-            with self.context.lock:
+            with self.context.lock:  # all traffic to the new deployment: the bake begins
                 old = self.servers.get((account, region, name))
                 self.servers[(account, region, name)] = new
+            why_not = self._bake(region, policy, started)
+            if why_not is not None:  # auto-rollback: all traffic back to the old deployment
+                with self.context.lock:
+                    if old is not None:
+                        self.servers[(account, region, name)] = old
+                new.stop()
+                endpoint.endpoint_status, endpoint.pending_deployment_summary = "InService", None
+                reason = f"Update to {config_name} was rolled back: {why_not}"
+                endpoint.failure_reason = reason[:FAILURE_REASON_MAX]
+                endpoint.last_modified_time = datetime.now(UTC)
+                self._put_event(account, region, name)
+                return
             endpoint.endpoint_config_name = config_name
             endpoint.production_variants = endpoint._process_production_variants(
                 backend.endpoint_configs[config_name].production_variants
@@ -223,10 +277,30 @@ class Endpoints:
             endpoint.endpoint_status, endpoint.last_modified_time = "InService", datetime.now(UTC)
             self._put_event(account, region, name)
             if old is not None:
+                self.context.closing.wait(policy.termination_wait_s)
                 old.stop()
 
         self.context.background(blue_green, f"update-{name}")
         return json_response(start_response, {"EndpointArn": endpoint.arn})
+
+    def _bake(self, region: str, policy: BlueGreenPolicy, started: float) -> str | None:
+        """Watch the rollback alarms for the baking period; why to roll back, or None."""
+        bake_ends = time.monotonic() + policy.bake_s
+        while True:
+            alarm = self._alarm_in_alarm(region, policy.alarm_names)
+            if alarm is not None:
+                return f"CloudWatch alarm {alarm} went into ALARM during the baking period"
+            if policy.max_execution_s is not None and time.monotonic() - started > policy.max_execution_s:
+                return f"the deployment exceeded MaximumExecutionTimeoutInSeconds ({policy.max_execution_s})"
+            if time.monotonic() >= bake_ends or self.context.closing.wait(ALARM_POLL_S):
+                return None
+
+    def _alarm_in_alarm(self, region: str, alarm_names: tuple[str, ...]) -> str | None:
+        if not alarm_names:
+            return None
+        cloudwatch = self.context.client("cloudwatch", region)
+        alarms = cloudwatch.describe_alarms(AlarmNames=list(alarm_names))["MetricAlarms"]
+        return next((alarm["AlarmName"] for alarm in alarms if alarm["StateValue"] == "ALARM"), None)
 
     # --- DeleteEndpoint -------------------------------------------------------------------------
 

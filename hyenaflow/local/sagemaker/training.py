@@ -4,7 +4,8 @@ moto 5.2.5 marks a training job Completed the moment it is created, has no StopT
 overwrites a job's MetricDefinitions and accepts duplicate job names. Here moto keeps the record
 (so DescribeTrainingJob/ListTrainingJobs stay moto's) and a TrainingRun (training_run.py) drives
 its state: InProgress -> Completed | Failed | Stopped, with FinalMetricDataList, FailureReason and
-model.tar.gz, and a "SageMaker Training Job State Change" event on every status change.
+model.tar.gz, and a "SageMaker Training Job State Change" event on every status change. A managed
+spot job can lose its instance (`interrupt_spot_job`): it restarts from its synced checkpoints.
 """
 
 from __future__ import annotations
@@ -155,6 +156,13 @@ class TrainingJobs:
         self._put_event(account, region, name)
         self.context.background(run.stop, f"stop-{name}")
         return json_response(start_response, {})
+
+    def interrupt_spot_job(self, account: str, region: str, name: str) -> None:
+        """Test/demo hook: the job's spot instance is reclaimed (TrainingRun.interrupt)."""
+        run = self.runs.get((account, region, name))
+        if run is None:
+            raise KeyError(f"no training job {name} runs on this server")
+        run.interrupt()
 
     def mark_all_stopped(self) -> None:
         """The server is shutting down: every run ends Stopped (their scripts are ended with every

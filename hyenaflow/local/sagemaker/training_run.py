@@ -7,7 +7,15 @@ hyperparameters as `--key value` arguments, stdout/stderr go to a log file, the 
 MetricDefinitions regexes turn log lines into FinalMetricDataList, and `SM_MODEL_DIR` is packed
 into `<S3OutputPath>/<job>/output/model.tar.gz`.
 
-CheckpointConfig.S3Uri is synced into the checkpoint dir before the run and back after it;
+CheckpointConfig.S3Uri is synced into the checkpoint dir before the run, and the checkpoint dir
+back to it while the script runs (every CHECKPOINT_SYNC_S) and once more after it: "SageMaker AI
+saves checkpoints to Amazon S3 and syncs your training job with the checkpoint S3 bucket"
+(SageMaker developer guide, "Enable checkpointing"). A managed spot job can be interrupted
+(`interrupt()`, the local stack's stand-in for losing the spot instance): its script is killed
+without warning, nothing more is synced, and the job restarts as SageMaker restarts it on a new
+instance: SecondaryStatus Interrupted, then a fresh job folder whose checkpoint dir holds what
+CheckpointConfig.S3Uri holds, and the script runs again from the start (it resumes from its
+checkpoints). TrainingJobStatus stays InProgress throughout.
 TensorBoardOutputConfig gets the TensorBoard dir under `<S3OutputPath>/<job>/tensorboard-output/`.
 Paths on this machine replace the container's `/opt/ml/...` ones; the script sees them through
 the usual variables plus `SM_CHECKPOINT_DIR` (the container's `/opt/ml/checkpoints`, synced
@@ -40,6 +48,7 @@ from hyenaflow.local.sagemaker.s3_uri import split_s3_uri
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_TRAINING_CODE_DIR = REPO_ROOT / "training_job"
 FAILURE_REASON_MAX = 1024  # DescribeTrainingJob FailureReason length limit
+CHECKPOINT_SYNC_S = 0.5  # how often a running job's checkpoint dir is synced to CheckpointConfig.S3Uri
 
 
 def decode_hyperparameter(value: str) -> Any:
@@ -106,6 +115,7 @@ class TrainingRun:
     on_status: Callable[[TrainingRun, str, str, str | None], None]  # (run, status, secondary, reason)
     process: subprocess.Popen[bytes] | None = None
     stop_requested: bool = False
+    interruptions: int = 0  # spot interruptions so far (each one restarts the script)
     metrics: MetricTracker = field(init=False)
 
     def __post_init__(self) -> None:
@@ -118,6 +128,8 @@ class TrainingRun:
         self.tensorboard_dir = self.job_dir / "output" / "data" / "tensorboard"
         self._log_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"training-{self.name}", daemon=True)
+        self._interrupted = threading.Event()
+        self._synced: dict[Path, tuple[int, int]] = {}  # checkpoint file -> (size, mtime) uploaded
 
     def start(self) -> None:
         self._thread.start()
@@ -126,6 +138,16 @@ class TrainingRun:
         """StopTrainingJob: the script gets SIGTERM (then SIGKILL), the job ends Stopped."""
         self.stop_requested = True
         terminate_process_group(self.process, timeout_s)
+
+    def interrupt(self) -> None:
+        """Lose the spot instance: the script is killed now and the job restarts (see the module
+        docstring). Only for EnableManagedSpotTraining jobs whose script is running."""
+        if not self.request.get("EnableManagedSpotTraining"):
+            raise ValueError(f"training job {self.name} is not a managed spot job")
+        if self.process is None or self.process.poll() is not None:
+            raise ValueError(f"training job {self.name} has no running script to interrupt")
+        self._interrupted.set()
+        terminate_process_group(self.process, 0.0)  # no grace: the instance is gone
 
     def join(self, timeout_s: float | None = None) -> None:
         self._thread.join(timeout_s)
@@ -144,8 +166,12 @@ class TrainingRun:
             if self.stop_requested:
                 self.on_status(self, "Stopped", "Stopped", None)
                 return
-            self.on_status(self, "InProgress", "Training", None)
-            returncode, stderr_tail = self._execute(code_dir, program)
+            while True:
+                self.on_status(self, "InProgress", "Training", None)
+                returncode, stderr_tail = self._execute(code_dir, program)
+                if not self._interrupted.is_set() or self.stop_requested:
+                    break
+                self._restart_after_interruption()
             if self.stop_requested:
                 self.on_status(self, "Stopped", "Stopped", None)
                 return
@@ -190,6 +216,42 @@ class TrainingRun:
         else:
             shutil.copytree(Path(source.removeprefix("file://")), code_dir, dirs_exist_ok=True)
         return code_dir, program
+
+    def _restart_after_interruption(self) -> None:
+        """What SageMaker does after a spot interruption: a new instance, whose checkpoint dir
+        starts as CheckpointConfig.S3Uri holds it (the job's data is still downloaded here)."""
+        self.interruptions += 1
+        self._interrupted.clear()
+        self.on_status(self, "InProgress", "Interrupted", None)
+        self._log(f"[local sagemaker] spot interruption {self.interruptions}: restarting the job")
+        for directory in (self.checkpoint_dir, self.job_dir / "model", self.job_dir / "output/data"):
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True)
+        self.tensorboard_dir.mkdir(parents=True, exist_ok=True)
+        self._synced.clear()
+        self.on_status(self, "InProgress", "Downloading", None)
+        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
+        if checkpoint_uri:
+            self._download_prefix(checkpoint_uri, self.checkpoint_dir, required=False)
+
+    def _sync_checkpoints_while(self, process: subprocess.Popen[bytes]) -> None:
+        """Upload new or changed checkpoint files while `process` runs (not after an interruption:
+        what the lost instance wrote last is lost with it)."""
+        checkpoint_uri = (self.request.get("CheckpointConfig") or {}).get("S3Uri")
+        if not checkpoint_uri:
+            return
+        while True:
+            try:
+                process.wait(timeout=CHECKPOINT_SYNC_S)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+            if self._interrupted.is_set():
+                return
+            try:
+                self._upload_tree(self.checkpoint_dir, checkpoint_uri, only_changed=True)
+            except Exception as error:  # a file renamed or removed mid-sync: the next round has it
+                self._log(f"[local sagemaker] checkpoint sync: {error!r}")
 
     def _download_channel(self, channel: dict[str, Any]) -> None:
         name = channel["ChannelName"]
@@ -321,6 +383,7 @@ class TrainingRun:
         readers = [
             threading.Thread(target=self._pump, args=(self.process.stdout, None), daemon=True),
             threading.Thread(target=self._pump, args=(self.process.stderr, stderr_tail), daemon=True),
+            threading.Thread(target=self._sync_checkpoints_while, args=(self.process,), daemon=True),
         ]
         for reader in readers:
             reader.start()
@@ -368,11 +431,16 @@ class TrainingRun:
                 self.tensorboard_dir, f"{tensorboard_uri.rstrip('/')}/{self.name}/tensorboard-output"
             )
 
-    def _upload_tree(self, directory: Path, uri: str) -> None:
+    def _upload_tree(self, directory: Path, uri: str, only_changed: bool = False) -> None:
         bucket, prefix = _split_s3(uri.rstrip("/") + "/")
         for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                self.s3.upload_file(str(path), bucket, prefix + path.relative_to(directory).as_posix())
+            if not path.is_file():
+                continue
+            stat = path.stat()
+            if only_changed and self._synced.get(path) == (stat.st_size, stat.st_mtime_ns):
+                continue
+            self.s3.upload_file(str(path), bucket, prefix + path.relative_to(directory).as_posix())
+            self._synced[path] = (stat.st_size, stat.st_mtime_ns)
 
 
 @functools.cache
