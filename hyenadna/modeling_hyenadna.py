@@ -925,11 +925,8 @@ class HyenaDNAForCausalLM(HyenaDNAPreTrainedModel):
         self.lm_head = nn.Linear(config.d_model, config.padded_vocab_size, bias=False)
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.hyena.backbone.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.hyena.backbone.embeddings.word_embeddings = value
+    # get/set_input_embeddings: PreTrainedModel's delegate to the base model (`hyena`, the
+    # base_model_prefix), which owns the embedding.
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
@@ -967,9 +964,14 @@ class HyenaDNAForCausalLM(HyenaDNAPreTrainedModel):
         if labels is not None:
             loss = next_token_loss(logits, labels)
         if not return_dict:
-            output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
-            return ((loss,) + output) if loss is not None else output
+            return _as_tuple(loss, logits, outputs.hidden_states)
         return CausalLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+
+def _as_tuple(loss: torch.Tensor | None, logits: torch.Tensor, hidden_states: tuple | None) -> tuple:
+    """A head's output with return_dict=False, in HF's order: (loss?, logits, hidden_states?)."""
+    output = (logits,) + ((hidden_states,) if hidden_states is not None else ())
+    return ((loss,) + output) if loss is not None else output
 
 
 def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -988,12 +990,6 @@ class HyenaDNAForSequenceClassification(HyenaDNAPreTrainedModel):
         self.hyena = HyenaDNAModel(config)
         self.score = nn.Linear(config.d_model, config.num_labels, bias=False)
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.hyena.backbone.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.hyena.backbone.embeddings.word_embeddings = value
 
     def forward(
         self,
@@ -1020,10 +1016,7 @@ class HyenaDNAForSequenceClassification(HyenaDNAPreTrainedModel):
         if labels is not None:
             loss = self.classification_loss(pooled_logits, labels.to(logits.device))
         if not return_dict:
-            output = (pooled_logits,) + (
-                (outputs.hidden_states,) if outputs.hidden_states is not None else ()
-            )
-            return ((loss,) + output) if loss is not None else output
+            return _as_tuple(loss, pooled_logits, outputs.hidden_states)
         return SequenceClassifierOutput(loss=loss, logits=pooled_logits, hidden_states=outputs.hidden_states)
 
     def classification_loss(self, pooled_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -402,17 +402,24 @@ def _cmd_package_training_code(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_upload_training_code(args: argparse.Namespace) -> int:
-    import tempfile
-
+def _deployed_stack(args: argparse.Namespace) -> tuple[Any, str]:
+    """A boto3 session in the stack's Region and the stack's name: the arguments, else what
+    `sam deploy --guided` saved in samconfig.toml, else "hyenaflow"."""
     import boto3
 
     from hyenaflow.deploy_parameters import samconfig_deploy_parameters
-    from hyenaflow.packaging import build_training_bundle
 
     deploy_config = samconfig_deploy_parameters()
     session = boto3.session.Session(region_name=args.region or deploy_config.get("region"))
-    stack_name = args.stack_name or deploy_config.get("stack_name", "hyenaflow")
+    return session, args.stack_name or deploy_config.get("stack_name", "hyenaflow")
+
+
+def _cmd_upload_training_code(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from hyenaflow.packaging import build_training_bundle
+
+    session, stack_name = _deployed_stack(args)
     bucket = args.bucket or _data_bucket_from_stack(session, stack_name)
     with tempfile.TemporaryDirectory() as scratch:
         bundle = Path(scratch) / "sourcedir.tar.gz"
@@ -471,15 +478,11 @@ def _cmd_deploy_parameters(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import boto3
     from botocore.exceptions import ClientError
 
-    from hyenaflow.deploy_parameters import samconfig_deploy_parameters
     from hyenaflow.manual_training import deployed_training_settings, start_manual_training
 
-    deploy_config = samconfig_deploy_parameters()
-    session = boto3.session.Session(region_name=args.region or deploy_config.get("region"))
-    stack_name = args.stack_name or deploy_config.get("stack_name", "hyenaflow")
+    session, stack_name = _deployed_stack(args)
     try:
         settings = deployed_training_settings(session, stack_name)
     except ClientError as error:

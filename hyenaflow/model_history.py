@@ -74,40 +74,30 @@ def model_history(sagemaker: Any, group: str, endpoint_name: str) -> list[ModelV
     registry = _registry()
     serving = serving_model_package(sagemaker, endpoint_name)
     versions: list[ModelVersion] = []
-    kwargs: dict[str, Any] = {
-        "ModelPackageGroupName": group,
-        "SortBy": "CreationTime",
-        "SortOrder": "Ascending",
-        "MaxResults": 100,
-    }
-    while True:
-        page = sagemaker.list_model_packages(**kwargs)
-        for summary in page.get("ModelPackageSummaryList", []):
-            described = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-            registered = registry.RegisteredModel.from_description(described)
-            gate = registered.gate_record()
-            metadata = registered.metadata
-            versions.append(
-                ModelVersion(
-                    version=registered.version,
-                    arn=registered.arn,
-                    created=described.get("CreationTime"),
-                    training_job=metadata.get(registry.TRAINING_JOB_KEY, "?"),
-                    read_sets=metadata.get("ReadSets", "unknown"),
-                    read_set_count=metadata.get("ReadSetCount", "?"),
-                    decision=registered.approval_status or "unset",
-                    check=gate["check"] or "",
-                    reason=gate["reason"] or "",
-                    candidate=gate["candidate"],
-                    baseline=gate["baseline"],
-                    seen_candidate=gate["seen_candidate"],
-                    seen_baseline=gate["seen_baseline"],
-                    serving=serving is not None and serving in (registered.arn, _versioned_name(described)),
-                )
+    for summary in registry.model_package_summaries(sagemaker, group, newest_first=False):
+        described = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+        registered = registry.RegisteredModel.from_description(described)
+        gate = registered.gate_record()
+        metadata = registered.metadata
+        versions.append(
+            ModelVersion(
+                version=registered.version,
+                arn=registered.arn,
+                created=described.get("CreationTime"),
+                training_job=metadata.get(registry.TRAINING_JOB_KEY, "?"),
+                read_sets=metadata.get("ReadSets", "unknown"),
+                read_set_count=metadata.get("ReadSetCount", "?"),
+                decision=registered.approval_status or "unset",
+                check=gate["check"] or "",
+                reason=gate["reason"] or "",
+                candidate=gate["candidate"],
+                baseline=gate["baseline"],
+                seen_candidate=gate["seen_candidate"],
+                seen_baseline=gate["seen_baseline"],
+                serving=serving is not None and serving in (registered.arn, _versioned_name(described)),
             )
-        if not page.get("NextToken"):
-            return versions
-        kwargs["NextToken"] = page["NextToken"]
+        )
+    return versions
 
 
 def _versioned_name(described: dict[str, Any]) -> str:

@@ -163,9 +163,7 @@ def test_genbank_file_carries_its_accession(stack, handler):
 
 
 @pytest.mark.parametrize("fixture", ["phix174_windows_bom.fa", "phix174_classic_mac.fa"])
-def test_windows_bom_and_classic_mac_line_ends_are_imported_like_the_plain_file(
-    stack, handler, fixture
-):
+def test_windows_bom_and_classic_mac_line_ends_are_imported_like_the_plain_file(stack, handler, fixture):
     plain = (FASTA_FIXTURES / "phix174_NC_001422.fa").read_bytes()
     expected = {"1": b"".join(plain.split(b"\n")[1:]).replace(b"\r", b"").upper()}
 

@@ -372,3 +372,19 @@ def test_configure_optimizers_gives_adamw_over_the_model_groups():
     assert all(
         g["lr"] == 3e-3 and g["betas"] == (0.9, 0.95) and not g["fused"] for g in optimizer.param_groups
     )
+
+
+@pytest.mark.parametrize("head", [HyenaDNAForCausalLM, HyenaDNAForSequenceClassification])
+def test_heads_reach_the_backbones_embedding_and_resize_keeps_the_lm_head_tied(head):
+    # The heads define no embedding accessors of their own: PreTrainedModel delegates to `hyena`.
+    model = head(small_config())
+    embedding = model.hyena.backbone.embeddings.word_embeddings
+    assert model.get_input_embeddings() is embedding
+    replacement = torch.nn.Embedding(embedding.num_embeddings, embedding.embedding_dim)
+    model.set_input_embeddings(replacement)
+    assert model.hyena.backbone.embeddings.word_embeddings is replacement
+    if head is HyenaDNAForCausalLM:
+        model = head(small_config(tie_word_embeddings=True))
+        model.resize_token_embeddings(embedding.num_embeddings + 8, mean_resizing=False)
+        assert model.lm_head.weight is model.get_input_embeddings().weight
+        assert model.lm_head.weight.shape[0] == embedding.num_embeddings + 8

@@ -51,8 +51,8 @@ def test_a_local_warm_start_trains_with_train_py_warm_start_defaults(
     monkeypatch: pytest.MonkeyPatch, no_local_overrides: None
 ) -> None:
     from pipeline.settings import load_settings
-    from pipeline.training.settings import TrainingSettings
     from pipeline.training.job_request import training_hyperparameters
+    from pipeline.training.settings import TrainingSettings
 
     monkeypatch.delenv("SM_CHANNEL_MODEL", raising=False)
     environment = {

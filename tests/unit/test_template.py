@@ -360,7 +360,6 @@ def test_training_launch_is_decided_from_the_instance_type_not_a_template_flag()
         assert _env(function)["TRAINING_INSTANCE_TYPE"] == {"Ref": "TrainingInstanceType"}
 
 
-
 def test_deploy_model_registers_in_the_stacks_model_package_group_with_permission_for_it() -> None:
     group = RESOURCES["ModelPackageGroup"]
     assert group["Type"] == "AWS::SageMaker::ModelPackageGroup"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -177,22 +178,29 @@ def find_registered(
 ) -> RegisteredModel | None:
     """The package already registered for `job_name`, if any. Only packages created after the
     job are looked at (newest first): at most one per job trained since."""
+    for summary in model_package_summaries(sagemaker, group, newest_first=True):
+        if job_created is not None and summary["CreationTime"] < job_created:
+            return None
+        described = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+        if (described.get("CustomerMetadataProperties") or {}).get(TRAINING_JOB_KEY) == job_name:
+            return RegisteredModel.from_description(described)
+    return None
+
+
+def model_package_summaries(sagemaker: Any, group: str, *, newest_first: bool) -> Iterator[dict[str, Any]]:
+    """ListModelPackages of `group` by creation time, page after page (read lazily: a caller that
+    stops early lists no further page)."""
     kwargs: dict[str, Any] = {
         "ModelPackageGroupName": group,
         "SortBy": "CreationTime",
-        "SortOrder": "Descending",
-        "MaxResults": 20,
+        "SortOrder": "Descending" if newest_first else "Ascending",
+        "MaxResults": 100,
     }
     while True:
         page = sagemaker.list_model_packages(**kwargs)
-        for summary in page.get("ModelPackageSummaryList", []):
-            if job_created is not None and summary["CreationTime"] < job_created:
-                return None
-            described = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-            if (described.get("CustomerMetadataProperties") or {}).get(TRAINING_JOB_KEY) == job_name:
-                return RegisteredModel.from_description(described)
+        yield from page.get("ModelPackageSummaryList", [])
         if not page.get("NextToken"):
-            return None
+            return
         kwargs["NextToken"] = page["NextToken"]
 
 
