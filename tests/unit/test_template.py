@@ -234,6 +234,26 @@ def test_a_poll_run_writes_one_file_ingest_accepts_and_may_abort_its_upload() ->
     assert aborts == [{"Fn::Sub": "${DataBucket.Arn}/incoming/genbank/*"}]
 
 
+def test_functions_that_abort_multipart_uploads_may_do_so() -> None:
+    # SAM's S3CrudPolicy / S3WritePolicy do not grant s3:AbortMultipartUpload (samtranslator's
+    # policy_templates.json); without it a failed upload's cleanup is AccessDenied and its parts
+    # are kept (and billed) until the bucket's lifecycle rule removes them.
+    calls_abort = {
+        path.parent.name
+        for path in (REPO / "functions").rglob("*.py")
+        if "abort_multipart_upload(" in path.read_text()
+    }
+    assert calls_abort == {"ingest", "genbank"}  # pipeline/ingest (staging), pipeline/genbank
+    for function, prefix in (("IngestFastaFunction", "staged"), ("PollGenBankFunction", "incoming/genbank")):
+        statements = [
+            statement
+            for policy in FUNCTIONS[function]["Properties"]["Policies"]
+            for statement in (policy.get("Statement", []) if isinstance(policy, dict) else [])
+        ]
+        aborts = [s["Resource"] for s in statements if s["Action"] == "s3:AbortMultipartUpload"]
+        assert aborts == [{"Fn::Sub": f"${{DataBucket.Arn}}/{prefix}/*"}], function
+
+
 def test_rollback_alarms_watch_the_endpoint_deploy_model_updates() -> None:
     env = _env("DeployModelFunction")
     assert env["ENDPOINT_NAME"] == {"Ref": "EndpointName"}
