@@ -295,6 +295,28 @@ def test_replayed_refusal_with_its_records_cleared_is_not_registered_again(pipel
     assert pipeline.endpoint()["EndpointConfigName"] == first
 
 
+def test_stale_completed_event_for_a_job_still_in_progress_deploys_nothing_until_it_ends(
+    pipeline: Pipeline,
+) -> None:
+    # An event that says Completed while DescribeTrainingJob still says InProgress (a stale or
+    # misrouted event): deploy_model raises, so Lambda retries it, and records nothing, so the
+    # retry after the job's real end deploys it, once.
+    first = _serving_first_model(pipeline)
+    second = _train(pipeline, "4000000002")
+    assert pipeline.describe_job(second)["TrainingJobStatus"] == "InProgress"
+
+    with pytest.raises(RuntimeError, match="InProgress according to DescribeTrainingJob"):
+        pipeline.deploy_model(pipeline.training_event(second))
+    assert [p["CustomerMetadataProperties"]["TrainingJob"] for p in pipeline.model_packages()] == [first]
+    assert pipeline.endpoint()["EndpointConfigName"] == first
+
+    assert _finish(pipeline, second, eval_perplexity=3.4, baseline=3.6)["outcome"] == "deployed"
+    assert pipeline.deploy_model(pipeline.training_event(second))["outcome"] == "deployed"  # replay
+    assert len(pipeline.update_endpoint_calls) == 1
+    assert [p["ModelApprovalStatus"] for p in pipeline.model_packages()] == ["Approved", "Approved"]
+    assert pipeline.endpoint()["EndpointConfigName"] == second
+
+
 def test_late_replay_of_an_older_approved_job_does_not_roll_the_endpoint_back(pipeline: Pipeline) -> None:
     first = _serving_first_model(pipeline)
     second = _train(pipeline, "4000000002")
