@@ -259,10 +259,33 @@ def _forget_that_the_job_was_handled(pipeline: Pipeline, job: str) -> None:
 
     dynamodb = pipeline.stack.client("dynamodb")
     PipelineState(dynamodb, pipeline.stack.table).delete_marker(TRAINING_JOB, job)
-    items = dynamodb.scan(TableName=pipeline.stack.table)["Items"]
-    for item in items:
+    _expire_idempotency_records(pipeline)
+
+
+def _expire_idempotency_records(pipeline: Pipeline) -> None:
+    """What a replay after the Powertools record's TTL finds: the job's own marker only."""
+    dynamodb = pipeline.stack.client("dynamodb")
+    for item in dynamodb.scan(TableName=pipeline.stack.table)["Items"]:
         if item["pk"]["S"].startswith("idempotency#"):
             dynamodb.delete_item(TableName=pipeline.stack.table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+@pytest.mark.parametrize("status", ["Failed", "Stopped"])
+def test_replay_of_a_failed_job_past_the_idempotency_record_alerts_once(
+    pipeline: Pipeline, status: str
+) -> None:
+    # A failed job has no package in the registry to say it was handled: only deploy_model's own
+    # `handled#training-job` marker keeps a replay after the record's TTL from alerting again.
+    _serving_first_model(pipeline)
+    second = _train(pipeline, "4000000002")
+    assert _finish(pipeline, second, status=status)["outcome"] == "alerted"
+    assert len(pipeline.stack.alerts()) == 1
+    _expire_idempotency_records(pipeline)
+
+    replay = pipeline.deploy_model(pipeline.training_event(second, status))
+
+    assert replay["outcome"] == "already-handled"
+    assert pipeline.stack.alerts() == []
 
 
 def test_replay_with_its_records_cleared_registers_and_deploys_nothing_twice(pipeline: Pipeline) -> None:
