@@ -27,8 +27,9 @@ from tests.integration.test_start_training_harness import (  # noqa: F401 - the 
     pipeline_fixture,
 )
 from tests.support import polling
+from tests.support.training_budget import LEARNING_TRAINING
 
-PHIX = REPO_ROOT / "data" / "phix174_NC_001422.fa"
+LAMBDA = REPO_ROOT / "data" / "lambda_phage_NC_001416.fa"
 # A few seconds of CPU training (as tests/e2e): the plumbing, not the learning.
 TINY_BUDGET = {
     "MAX_STEPS": "4",
@@ -202,7 +203,8 @@ def test_a_job_started_with_hyenaflow_train_is_gated_and_deployed_like_any_other
     tmp_path: Path, monkeypatch, capsys
 ) -> None:
     config = PipelineConfig(
-        workdir=tmp_path / "local", environment_overrides=local_environment_overrides(TINY_BUDGET)
+        # A budget that learns: the quality gate deploys no first model above 4.0 (uniform ACGT).
+        workdir=tmp_path / "local", environment_overrides=local_environment_overrides(LEARNING_TRAINING)
     )
     with LocalPipeline(config) as pipeline:
         for name, value in pipeline.env().items():
@@ -213,7 +215,7 @@ def test_a_job_started_with_hyenaflow_train_is_gated_and_deployed_like_any_other
         pipeline.client("cloudformation").create_stack(
             StackName="deployed", TemplateBody=json.dumps(_stack_with_function(start_training.environment))
         )
-        pipeline.put_file(PHIX, key="manual/phix174.fa")
+        pipeline.put_file(LAMBDA, key="manual/lambda_phage.fa")
 
         # When a job is started by hand on that prefix
         code = main(["train", "--stack-name", "deployed", "--s3-uri", f"s3://{pipeline.data_bucket}/manual/"])
