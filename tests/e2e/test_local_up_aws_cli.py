@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.local_up import LocalUp
 from tests.support.polling import wait_for
-from tests.support.training_budget import TINY_TRAINING, as_local_up_environment
+from tests.support.training_budget import LEARNING_TRAINING, as_local_up_environment
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def _poll(stack: LocalUp, command: list[str], what: str, until: Callable[[Any], 
 
 
 def test_aws_cli_with_the_printed_exports_follows_a_genome_to_a_scoring_endpoint(tmp_path: Path) -> None:
-    with LocalUp.start(tmp_path / "local", as_local_up_environment(TINY_TRAINING)) as stack:
+    with LocalUp.start(tmp_path / "local", as_local_up_environment(LEARNING_TRAINING)) as stack:
         # Given only what `local up` printed, in a fresh shell
         assert stack.exports["AWS_DISABLE_HOST_PREFIX_INJECTION"] == "true"
         assert [line[:3] for line in stack.example_commands("aws ")] == [

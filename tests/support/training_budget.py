@@ -7,8 +7,8 @@ start_training's function variables (template.yaml), set on the local stack thro
 `hyenaflow local up`.
 
 Measured on lambda phage with train.py's defaults otherwise (seed 1337, 2 cores at load ~9):
-- TINY_TRAINING, 30 steps x 8 windows x 256 bases: eval perplexity 4.83 / 3.98 / 3.84 at steps
-  10 / 20 / 30 (~70 s of training);
+- LEARNING_TRAINING, 32 steps x 4 windows x 256 bases after a 4-step warmup: eval perplexity
+  3.897 / 3.829 at steps 16 / 32 (9 s of training on 2 idle cores, 2026-11-29);
 - DEMO_TEST_STEPS, the demo's three jobs with 25 steps each: 3.824 (cold start), then 3.851
   against a baseline of 3.896 (lambda + phiX174, warm start; seen data 3.824 -> 3.792), then
   5.6e20 against 3.851 (learning rate 0.5): Approved, Approved, Rejected (~2 min per job).
@@ -20,20 +20,11 @@ import json
 
 from hyenaflow.local.pipeline import LOCAL_OVERRIDE_PREFIX
 
-TINY_TRAINING = {
-    "MAX_STEPS": "30",
-    "MAX_LENGTH": "256",
-    "BATCH_SIZE": "8",
-    "TRAINING_EXTRA_HYPERPARAMETERS": json.dumps(
-        {"eval_interval": "10", "log_interval": "10", "eval_windows": "4"}
-    ),
-}
 DEMO_TEST_STEPS = 25  # `hyenaflow demo --train-steps 25`: the demo's story, shorter
 
 
-# Enough for the tiny model to learn lambda phage's bases, measured beyond doubt: 32 steps of
-# 4 x 256 bases after a 4-step warmup reach eval perplexity 3.87 (uniform over ACGT: 4.0; the
-# untrained model: ~12) in about 15 s of CPU training (docs/benchmarks.md, "Test suite").
+# Enough for the tiny model to learn lambda phage's bases (uniform over ACGT: 4.0; the untrained
+# model: ~12): the one budget of the tests that deploy a first model.
 LEARNING_TRAINING = {
     "MAX_STEPS": "32",
     "MAX_LENGTH": "256",
