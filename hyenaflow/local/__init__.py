@@ -54,6 +54,8 @@ Test/demo hooks, for what a real account does on its own:
   HealthOmics does after 30 days unread;
 - `aws.inject_throttling(service, operation, times)` answers the next calls of a HealthOmics or
   SageMaker operation with ThrottlingException, as a busy account does (throttling.py);
+- `aws.hold_endpoint_updates()` / `aws.release_endpoint_updates()` keep UpdateEndpoints at
+  Updating (the old config serving) until released: a blue/green update in flight;
 - `aws.interrupt_spot_training(job_name)` reclaims a managed spot job's instance: the job restarts
   from the checkpoints synced to its CheckpointConfig.S3Uri (sagemaker/training_run.py).
 Alarm-driven rollback of a blue/green UpdateEndpoint reads the alarms' states from moto's

@@ -183,6 +183,16 @@ class AwsServer:
         hyenaflow/local/sagemaker/training_run.py)."""
         self._sagemaker.training.interrupt_spot_job(self.account_id, self.region, job_name)
 
+    def hold_endpoint_updates(self) -> None:
+        """Keep every UpdateEndpoint started from now on at Updating, the old config serving,
+        until release_endpoint_updates(): a blue/green update in flight, as one is on AWS for
+        the minutes its new fleet takes (a test hook: sagemaker/endpoints.py)."""
+        self._sagemaker.endpoints.hold_updates()
+
+    def release_endpoint_updates(self) -> None:
+        """Let held endpoint updates deploy, bake and switch (or roll back) as usual."""
+        self._sagemaker.endpoints.release_updates()
+
     def stop(self) -> None:
         """Stop accepting requests, then end training jobs and endpoint servers (within about
         STOP_GRACE_S: `hyenaflow local up` must be gone within 3 s of Ctrl-C). Safe to call twice."""

@@ -20,14 +20,9 @@ from hyenaflow.cli import main
 from hyenaflow.local import start_aws_server
 from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig, local_environment_overrides
 from hyenaflow.manual_training import MANUAL_TRIGGER, start_manual_training
-from tests.integration.test_start_training_harness import (  # noqa: F401 - the `pipeline` fixture
-    STORE_S3_URI,
-    Pipeline,
-    pipeline_env,
-    pipeline_fixture,
-)
 from tests.support import polling
 from tests.support.training_budget import LEARNING_TRAINING
+from tests.support.training_pipeline import TrainingPipeline, pipeline_fixture  # noqa: F401
 
 LAMBDA = REPO_ROOT / "data" / "lambda_phage_NC_001416.fa"
 # A few seconds of CPU training (as tests/e2e): the plumbing, not the learning.
@@ -50,7 +45,7 @@ def _capture_create_training_job(events: Any) -> list[dict[str, Any]]:
     return sent
 
 
-def test_hyenaflow_train_sends_the_job_start_training_sends(pipeline: Pipeline) -> None:
+def test_hyenaflow_train_sends_the_job_start_training_sends(pipeline: TrainingPipeline) -> None:
     from pipeline import aws_clients
     from pipeline.settings import load_settings
     from pipeline.state_table import PipelineState
@@ -64,10 +59,12 @@ def test_hyenaflow_train_sends_the_job_start_training_sends(pipeline: Pipeline) 
     session = boto3.Session(region_name="us-east-1")
     sdk_sent = _capture_create_training_job(session.events)
 
+    import_job = pipeline.import_reads("phage")
+
     # When start_training handles an import and `hyenaflow train` is pointed at the same data
-    assert pipeline.start_training(pipeline.import_event("4000000001"))["outcome"] == "started"
-    settings = load_settings(TrainingSettings, pipeline_env(pipeline.stack))
-    job_name = start_manual_training(session, settings, s3_uri=STORE_S3_URI)
+    assert pipeline.start_training(pipeline.import_event(import_job))["outcome"] == "started"
+    settings = load_settings(TrainingSettings)  # start_training's variables (the fixture set them)
+    job_name = start_manual_training(session, settings, s3_uri=pipeline.stack.store_s3_uri)
 
     # Then the two CreateTrainingJob requests are the same job
     (from_lambda,), (from_sdk,) = lambda_sent, sdk_sent
@@ -86,7 +83,7 @@ def test_hyenaflow_train_sends_the_job_start_training_sends(pipeline: Pipeline) 
         **from_lambda["CheckpointConfig"],
         "S3Uri": f"s3://{settings.data_bucket}/checkpoints/{base_name}",
     }
-    assert from_lambda["Tags"] == [{"Key": "hyenaflow:trigger", "Value": "4000000001"}]
+    assert from_lambda["Tags"] == [{"Key": "hyenaflow:trigger", "Value": import_job}]
     assert from_sdk["Tags"] == [{"Key": "hyenaflow:trigger", "Value": MANUAL_TRIGGER}]
     # the SDK spells out SageMaker's default compression; nothing else differs
     assert from_sdk["OutputDataConfig"] == {**from_lambda["OutputDataConfig"], "CompressionType": "GZIP"}
@@ -204,7 +201,8 @@ def test_a_job_started_with_hyenaflow_train_is_gated_and_deployed_like_any_other
 ) -> None:
     config = PipelineConfig(
         # A budget that learns: the quality gate deploys no first model above 4.0 (uniform ACGT).
-        workdir=tmp_path / "local", environment_overrides=local_environment_overrides(LEARNING_TRAINING)
+        workdir=tmp_path / "local",
+        environment_overrides=local_environment_overrides(LEARNING_TRAINING),
     )
     with LocalPipeline(config) as pipeline:
         for name, value in pipeline.env().items():

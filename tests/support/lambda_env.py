@@ -1,14 +1,9 @@
 """Test support for the Lambda handlers: a Lambda context, (re)loading a handler module so it reads
 the current environment, the sample events, and `moto_stack` (a plain moto server with the
-pipeline's bucket, table and topic).
+pipeline's bucket, table and topic, for code that needs no emulated service).
 
-`moto_stack(model_registry=True)` puts the local SageMaker emulation's model registry
-(hyenaflow/local/sagemaker/model_packages.py) in front of moto, as the local stack does: moto
-5.2.5's UpdateModelPackage wipes what it is not given and its CreateModel accepts any package.
-
-The handler tests run on the local AWS server instead (tests/support/local_stack.py: moto plus the
-HealthOmics and SageMaker emulations); `moto_stack` serves the deploy_model tests' harness
-(tests/integration/test_start_training_harness.py) until they move there too.
+The handler tests run on the local AWS server instead (tests/support/local_stack.py and
+tests/support/training_pipeline.py: moto plus the HealthOmics and SageMaker emulations).
 """
 
 from __future__ import annotations
@@ -18,7 +13,6 @@ import importlib
 import json
 import os
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,47 +79,10 @@ class MotoStack:
             wait_seconds = 0
 
 
-def _moto_with_model_registry() -> ThreadedMotoServer:
-    """moto's server with the emulation's model-registry operations (and CreateModel's package
-    check) answered by hyenaflow.local.sagemaker.model_packages; the rest is moto's alone."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-    from hyenaflow.local.account import account_for
-    from hyenaflow.local.aws_server import WsgiMotoServer
-    from hyenaflow.local.sagemaker.context import SageMakerContext
-    from hyenaflow.local.sagemaker.model_packages import ModelPackages
-    from hyenaflow.local.service_events import EventBus
-    from hyenaflow.local.wsgi import call_app, forward, request_scope
-
-    moto_app = DomainDispatcherApplication(create_backend_app)
-    packages = ModelPackages(SageMakerContext(moto_app, Path(tempfile.gettempdir()), EventBus()))
-    operations = {
-        **packages.operations(),
-        "CreateModel": packages.refusing_undeployable(
-            lambda environ, start_response, *_: forward(start_response, *call_app(moto_app, environ))
-        ),
-    }
-
-    def app(environ: dict[str, Any], start_response: Any) -> Any:
-        access_key, region, service = request_scope(environ)
-        operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2]
-        if service == "sagemaker" and operation in operations:
-            return operations[operation](environ, start_response, account_for(access_key), region)
-        return moto_app(environ, start_response)
-
-    return WsgiMotoServer(app, "127.0.0.1", 0)
-
-
 @contextlib.contextmanager
-def moto_stack(
-    bucket: str = "hyenaflow-data-111122223333", model_registry: bool = False
-) -> Iterator[MotoStack]:
+def moto_stack(bucket: str = "hyenaflow-data-111122223333") -> Iterator[MotoStack]:
     """A moto server on 127.0.0.1 with the data bucket, state table (pk/sk) and alert topic."""
-    server = (
-        _moto_with_model_registry()
-        if model_registry
-        else ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"

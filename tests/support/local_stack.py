@@ -5,7 +5,9 @@ Nothing AWS-side is faked in the tests that use it: import jobs validate their s
 the background and put their aws.omics events on the bus; training jobs and endpoints run as
 processes. What a real account does on its own is asked for through the emulations' hooks:
 throttling (`inject_throttling`), archiving (`hyenaflow.local.omics.archive_read_sets`), an import
-or activation still in flight (`hold_jobs`), a failed activation (`fail_activations`), a spot interruption (`aws.interrupt_spot_training`).
+or activation still in flight (`hold_jobs`), a failed activation (`fail_activations`), a spot
+interruption (`aws.interrupt_spot_training`), an endpoint update still in flight
+(`aws.hold_endpoint_updates`).
 """
 
 from __future__ import annotations

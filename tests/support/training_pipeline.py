@@ -153,6 +153,7 @@ class TrainingPipeline:
     modules: dict[str, Any] = field(default_factory=dict)
     omics_requests: list[tuple[str, float]] = field(default_factory=list)  # (operation, virtual time)
     sagemaker_requests: list[tuple[str, float]] = field(default_factory=list)
+    update_endpoint_requests: list[dict[str, Any]] = field(default_factory=list)  # as sent
 
     # -- HealthOmics -------------------------------------------------------------------------
     def import_reads(self, name: str) -> str:
@@ -214,6 +215,13 @@ class TrainingPipeline:
             if status is None or event["detail"]["TrainingJobStatus"] == status
         ]
         return copy.deepcopy(matching[-1])
+
+    def stale_training_event(self, job_name: str, status: str = "Completed") -> dict[str, Any]:
+        """The job's latest event with `status` in place of its own: an event that says the job
+        ended while DescribeTrainingJob does not (stale, misrouted or out of order)."""
+        event = self.training_event(job_name)
+        event["detail"]["TrainingJobStatus"] = status
+        return event
 
     # -- invoking the handlers -------------------------------------------------------------------
     def start_training(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -348,6 +356,12 @@ class TrainingPipeline:
 
         return PipelineState(self.stack.client("dynamodb"), self.stack.table).slot().__dict__
 
+    def job_record(self, name: str) -> dict[str, Any] | None:
+        """The state table's record of a training job (lineage and gate decision)."""
+        from pipeline.state_table import PipelineState
+
+        return PipelineState(self.stack.client("dynamodb"), self.stack.table).training_job(name)
+
     def serving_model(self) -> dict[str, Any] | None:
         from pipeline.state_table import PipelineState
 
@@ -359,6 +373,11 @@ class TrainingPipeline:
 
         self.omics_requests = record_requests(aws_clients.client("omics"), self.clock)
         self.sagemaker_requests = record_requests(aws_clients.client("sagemaker"), self.clock)
+        self.update_endpoint_requests = []
+        aws_clients.client("sagemaker").meta.events.register(
+            "before-send.sagemaker.UpdateEndpoint",
+            lambda request, **_: self.update_endpoint_requests.append(json.loads(request.body)),
+        )
 
 
 def _load_handlers() -> dict[str, Any]:

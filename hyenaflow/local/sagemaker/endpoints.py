@@ -25,6 +25,10 @@ and each deployment is a real inference server (inference_server.py) on the conf
   may be empty (terraform-provider-aws #48997/#49020; /work/research/aws-facts.md C3): callers
   must compare EndpointConfigName, as the reconciler does. The old deployment is stopped
   TerminationWaitInSeconds after a successful bake.
+- Test hook for what takes minutes on AWS: `hold_updates()` / `release_updates()` keep the
+  UpdateEndpoints started from then on at Updating (the old deployment serving, the new config
+  in PendingDeploymentSummary) until released, as a real blue/green update is for the time its
+  new fleet takes to come up and bake; a test that needs an update in flight holds it.
 - DeleteEndpoint stops the endpoint's server.
 - CreateModel refuses a model package that does not exist or is not Approved, and a model made
   from a package serves the package's container (model_packages.py).
@@ -33,6 +37,7 @@ Each settled state puts a "SageMaker Endpoint State Change" event on the default
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,6 +107,16 @@ class Endpoints:
         self.context = context
         self.model_packages = model_packages
         self.servers: dict[Key, InferenceServer] = {}
+        self._updates_released = threading.Event()
+        self._updates_released.set()
+
+    def hold_updates(self) -> None:
+        """UpdateEndpoints from now on stay Updating, the old deployment serving (test hook)."""
+        self._updates_released.clear()
+
+    def release_updates(self) -> None:
+        """Let held UpdateEndpoints go on: deploy, bake, switch (or roll back)."""
+        self._updates_released.set()
 
     def operations(self) -> dict[str, Operation]:
         return {
@@ -245,6 +260,9 @@ class Endpoints:
         self._put_event(account, region, name)
 
         def blue_green() -> None:
+            while not self._updates_released.wait(ALARM_POLL_S):  # held by a test
+                if self.context.closing.is_set():
+                    return
             try:
                 new = self._deploy(account, region, name, config_name)
             except Exception as error:  # the old deployment keeps serving: SageMaker rolls back
