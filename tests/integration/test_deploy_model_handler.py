@@ -5,8 +5,8 @@ Imports, training jobs, the model registry and endpoints are the emulation's; a 
 train.py ends as the test decides (`end_job`), printing the metric lines train.py prints. Every
 Completed job is registered in the model package group with the gate's decision; only an
 Approved package is deployed. Figures come from the job's `[best]` line (candidate, baseline and
-the "seen" pair), never from `[eval]` (the stand-in prints that one differently, so a gate
-reading it would decide differently).
+the "seen" pair), never from `[eval]` (the stand-in's last `[eval]` is 0.01 worse than its
+`[best]`, so a gate reading it would record, and sometimes decide, differently).
 """
 
 from __future__ import annotations
