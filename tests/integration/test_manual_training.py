@@ -65,6 +65,7 @@ def test_hyenaflow_train_sends_the_job_start_training_sends(pipeline: Pipeline) 
     sdk_sent = _capture_create_training_job(session.events)
 
     # When start_training handles an import and `hyenaflow train` is pointed at the same data
+    pipeline.omics.add_import_job("4000000001", "COMPLETED")
     assert pipeline.start_training(pipeline.import_event("4000000001"))["outcome"] == "started"
     settings = load_settings(TrainingSettings, pipeline_env(pipeline.stack))
     job_name = start_manual_training(session, settings, s3_uri=STORE_S3_URI)
