@@ -51,6 +51,9 @@ REFUSED_JOB_MAX_STEPS = 50
 OVERRIDE_VARIABLE = "TRAINING_EXTRA_HYPERPARAMETERS"  # template parameter TrainingHyperparameters
 DEMO_QUERY_BASES = 200  # the endpoint is asked about the first bases of the lambda genome (left cos end)
 STAGE_TIMEOUT_S = 600.0
+# A training job prints its progress meanwhile; 150 steps take ~100 s on 2 free cores but took
+# over 600 s on a 2-core machine busy with other work (2026-11-29), so it gets longer.
+TRAINING_TIMEOUT_S = 3600.0
 RECONCILE_EVERY_S = 60.0
 TERMINAL_TRAINING = {"Completed", "Failed", "Stopped"}
 
@@ -87,10 +90,15 @@ class Progress:
         self.write(f"[{time.monotonic() - self.started:6.1f}s] {stage:<10} {message}")
 
 
-def wait_for_stage(condition: Callable[[], Any], what: str, tick: Callable[[], None] | None = None) -> Any:
-    """Poll `condition` until it returns something truthy; DemoFailed after STAGE_TIMEOUT_S."""
+def wait_for_stage(
+    condition: Callable[[], Any],
+    what: str,
+    tick: Callable[[], None] | None = None,
+    timeout_s: float = STAGE_TIMEOUT_S,
+) -> Any:
+    """Poll `condition` until it returns something truthy; DemoFailed after `timeout_s`."""
     try:
-        return wait_for(condition, what, STAGE_TIMEOUT_S, interval_s=0.5, tick=tick)
+        return wait_for(condition, what, timeout_s, interval_s=0.5, tick=tick)
     except TimeoutError as error:
         raise DemoFailed(str(error)) from error
 
@@ -207,7 +215,7 @@ class DemoRun:
                 self.progress("training", f"{name} {status}")
             return described if described["TrainingJobStatus"] in TERMINAL_TRAINING else None
 
-        job = wait_for_stage(ended, f"training job {name} to finish", tick=tail)
+        job = wait_for_stage(ended, f"training job {name} to finish", tick=tail, timeout_s=TRAINING_TIMEOUT_S)
         tail()
         if job["TrainingJobStatus"] != "Completed":
             raise DemoFailed(
