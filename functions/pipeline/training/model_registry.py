@@ -8,8 +8,8 @@ One package per job in the stack's model package group (MODEL_PACKAGE_GROUP), ho
   1-50 entries, keys <= 128 and values <= 256 characters of letters, digits, spaces and
   `_.:/=+-@`): the training job, its data (the channel, the read sets in the store when the job
   was created, and the organisms, taxonomy ids and molecule types their tags name), the model it
-  started from, candidate/baseline perplexities overall and on seen
-  and new data, and the quality gate's decision, rule and reason;
+  started from, candidate/baseline perplexities overall and on seen and new data, and the
+  quality gate's decision, rule and reason;
 - the gate's decision as ModelApprovalStatus (Approved / Rejected) with the reason as
   ApprovalDescription (set by UpdateModelPackage: CreateModelPackage has no such member).
 
@@ -81,19 +81,23 @@ def client_token(job_name: str) -> str:
 def fitted_listing(entries: list[str], more: str = "") -> str:
     """`entries` joined by LISTING_SEPARATOR, as many whole ones as fit in a metadata value with
     `+N more` for the rest and `more` (a note on what was not looked at) after them."""
+
+    def text(shown: list[str]) -> str:
+        rest = len(entries) - len(shown)
+        return (
+            LISTING_SEPARATOR.join(shown) + (f" +{rest} more" if rest else "") + (f" {more}" if more else "")
+        )
+
     shown: list[str] = []
-    for index, entry in enumerate(entries):
-        rest = len(entries) - index - 1
-        tail = (f" +{rest} more" if rest else "") + (f" {more}" if more else "")
-        room = METADATA_VALUE_MAX - len(LISTING_SEPARATOR.join([*shown, ""])) - len(tail)
-        if len(entry) > room:
-            if not shown:  # one entry longer than a value: the part of it that fits
-                shown.append(entry[: max(room, 0)].rstrip())
-            break
-        shown.append(entry)
-    rest = len(entries) - len(shown)
-    text = LISTING_SEPARATOR.join(shown) + (f" +{rest} more" if rest else "") + (f" {more}" if more else "")
-    return metadata_value(text)
+    for entry in entries:
+        if len(text([*shown, entry])) <= METADATA_VALUE_MAX:
+            shown.append(entry)
+            continue
+        if not shown:  # one entry longer than a value: the part of it that fits
+            overflow = len(text([entry])) - METADATA_VALUE_MAX
+            shown.append(entry[: max(len(entry) - overflow, 0)].rstrip())
+        break
+    return metadata_value(text(shown))
 
 
 @dataclass(frozen=True)
