@@ -4,10 +4,9 @@ ingest recorded (docs/contracts.md, "Read-set metadata"), for the model registry
 Cheap and fail-soft, because it only describes a model and must never keep one from being
 registered: one GetSequenceStore (the store's ARN) and one ListTagsForResource per read set, the
 first ORIGIN_LOOKUPS of them, each through the HealthOmics rate limiter (OMICS_TPS). A read set
-that is gone is `unknown`; any other error (permission, throttling past the retries, the service
-unreachable, whatever it is: describing a model must never keep it from being registered) is
-logged and leaves it and every read set after it `unknown`, since the same cause would fail them
-too.
+that is gone is `unknown`; any other error, whatever it is (permission, throttling past the
+retries, the service unreachable), is logged and leaves it and every read set after it `unknown`:
+the same cause would fail them too, and a retried throttle costs seconds of the function's time.
 """
 
 from __future__ import annotations
