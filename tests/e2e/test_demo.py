@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hyenaflow.local.demo import run_demo
+from hyenaflow.local.demo import DEMO_QUERY_BASES, LAMBDA_PHAGE, first_bases, run_demo
+from tests.support.direct_model import direct_log_likelihood
+from tests.support.tolerances import summed_log_likelihood_atol
 from tests.support.training_budget import DEMO_TEST_STEPS
 
 # Three training jobs, two deployments: ~4 min on 2 free cores, 10-15 min when other work shares
@@ -55,5 +57,12 @@ def test_demo_deploys_the_model_that_beats_its_baseline_and_refuses_the_one_that
     assert [v.serving for v in result.registry] == [False, True, False]
     assert any("UPDATED in place by UpdateEndpoint" in line for line in lines)
     assert any(f"still serves {second}" in line for line in lines)
-    assert result.score is not None and result.score["results"][0]["scored_bases"] > 0
+    # what the endpoint says is what the serving model's own weights say (not merely "some bases")
+    (scored,) = result.score["results"]
+    query = first_bases(LAMBDA_PHAGE, DEMO_QUERY_BASES)
+    assert scored["scored_bases"] == len(query) - 1
+    assert scored["log_likelihood"] == pytest.approx(
+        direct_log_likelihood(result.artifacts[1], query), abs=summed_log_likelihood_atol(len(query) - 1)
+    )
+    assert scored["perplexity"] < 4.0  # the trained model beats a uniform guess on lambda's first bases
     assert {plot.name for plot in result.plots} >= {"loss.png", "perplexity.png"}

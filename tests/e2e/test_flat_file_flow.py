@@ -1,5 +1,6 @@
 """A GenBank flat file through the whole local stack: incoming/ -> ingest -> HealthOmics import ->
-training, with what the record says about its organism kept on the read set.
+training -> model registry, with what the record says about its organism kept on the read set and
+on the registered model.
 
 The HealthOmics emulation names the read-set files after their slot (`source1`, no extension),
 so the training job can only find them by content. Every wait polls with a deadline.
@@ -84,3 +85,19 @@ def test_genbank_file_in_incoming_trains_and_its_read_set_names_the_organism(pip
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
     assert 1.0 < metrics["eval:perplexity"] < 12.0
+
+    # And the model registry says what the model was trained on (deploy_model reads the tags)
+    (package,) = wait_for(
+        lambda: sagemaker.list_model_packages(ModelPackageGroupName=pipeline.model_package_group)[
+            "ModelPackageSummaryList"
+        ],
+        "deploy_model to register the job's model",
+    )
+    described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
+    metadata = described["CustomerMetadataProperties"]
+    assert metadata["TrainingJob"] == job_name
+    assert (metadata["Organisms"], metadata["TaxonomyIds"], metadata["MoleculeTypes"]) == (
+        "Yersinia pestis biovar Microtus str. 91001",
+        "229193",
+        "DNA",
+    )

@@ -21,6 +21,7 @@ import pytest
 from hyenaflow.client import invoke
 from hyenaflow.local.pipeline import REPO_ROOT, LocalPipeline, PipelineConfig, local_environment_overrides
 from tests.support import polling
+from tests.support.direct_model import direct_log_likelihood
 from tests.support.tolerances import summed_log_likelihood_atol
 from tests.support.training_budget import LEARNING_TRAINING
 
@@ -127,19 +128,6 @@ def test_genome_in_incoming_ends_as_an_endpoint_that_scores_dna(pipeline: LocalP
         direct_log_likelihood(trained_dir, "ACGTTGCAGGCTAGCTAGGATCCA"), abs=summed_log_likelihood_atol(23)
     )
     assert result["perplexity"] == pytest.approx(math.exp(-result["log_likelihood"] / 23))
-
-
-def direct_log_likelihood(model_dir: Path, sequence: str) -> float:
-    """Sum of log P(base i | bases before it), i >= 1, from the saved weights (no endpoint code)."""
-    import torch
-
-    import hyenadna
-
-    model = hyenadna.HyenaDNAForCausalLM.from_pretrained(model_dir).eval()
-    ids = torch.from_numpy(hyenadna.encode_dna(sequence))[None]
-    with torch.no_grad():
-        log_probs = torch.log_softmax(model(ids).logits[0, :-1].double(), dim=-1)
-    return float(log_probs.gather(-1, ids[0, 1:, None]).sum())
 
 
 def test_protein_fasta_is_rejected_without_starting_anything(pipeline: LocalPipeline) -> None:

@@ -401,7 +401,8 @@ def make_packaged_artifact(directory: Path) -> hyenadna.HyenaDNAForCausalLM:
     model = hyenadna.HyenaDNAForCausalLM(config).eval()
     history = {"train": [{"step": 1, "loss": 1.5}], "eval": [{"step": 1, "loss": 1.45}]}
     metrics = {"eval_loss": 1.45, "eval_perplexity": 4.26, "train_loss": 1.5, "steps": 1, "history": history}
-    write_model_artifact(directory, model, metrics, code_dir=REPO / "endpoint")
+    training_data = {"trained_on": ["phix174"], "split": {"block_bases": 1024, "val_fraction": 0.05}}
+    write_model_artifact(directory, model, metrics, training_data, code_dir=REPO / "endpoint")
     return model
 
 

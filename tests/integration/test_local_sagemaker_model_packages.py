@@ -182,7 +182,8 @@ def test_hyenaflow_models_lists_each_jobs_figures_decision_and_what_serves(
     aws: AwsServer, group: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from hyenaflow.cli import main
-    from pipeline.training.model_registry import DataLineage, register
+    from pipeline.read_set_tags import ORGANISM_TAG, TAXONOMY_ID_TAG
+    from pipeline.training.model_registry import DataLineage, ReadSetOrigins, register
     from pipeline.training.quality_gate import GateFigures, quality_gate
 
     sagemaker, suffix = aws.client("sagemaker"), uuid.uuid4().hex[:8]
@@ -212,7 +213,19 @@ def test_hyenaflow_models_lists_each_jobs_figures_decision_and_what_serves(
             training_job={"TrainingJobName": job, "ModelArtifacts": {"S3ModelArtifacts": model_data}},
             decision=decision,
             lineage=DataLineage(
-                training_data="s3://store/", read_set_ids=["1111111111"], warm_start_from=started_from
+                training_data="s3://store/",
+                read_set_ids=["1111111111", "2222222222"],
+                warm_start_from=started_from,
+                # what the read sets' tags said (deploy_model looks them up: read_set_origins.py)
+                origins=ReadSetOrigins(
+                    (
+                        {ORGANISM_TAG: "Escherichia phage Lambda", TAXONOMY_ID_TAG: "10710"},
+                        {
+                            ORGANISM_TAG: "Yersinia pestis biovar Microtus str. 91001",
+                            TAXONOMY_ID_TAG: "229193",
+                        },
+                    )
+                ),
             ),
             inference_image_uri="pytorch-inference",
             endpoint_instance_type="ml.m5.xlarge",
@@ -247,6 +260,11 @@ def test_hyenaflow_models_lists_each_jobs_figures_decision_and_what_serves(
     assert "job-1" in first and "3.7800" in first and "Approved" in first and "serving" not in first
     assert "job-2" in second and "3.7000    3.6500" in second and "3.6200 -> 3.6000" in second
     assert second.endswith("Approved  <- serving")
+    assert "Escherichia phage Lam..." in first  # the column holds 24 characters ...
+    assert (  # ... the line beneath lists them all
+        "     organisms: Escherichia phage Lambda / Yersinia pestis biovar Microtus str. 91001"
+        " (taxonomy ids: 10710 / 229193)"
+    ) in out
     assert any(
         "beats-baseline: eval perplexity 3.6500 is at most its baseline 3.7000" in line for line in out
     )

@@ -110,6 +110,7 @@ def test_two_process_ddp_matches_one_process_with_gradient_accumulation(tmp_path
         )
     # The two sources differ, so a per-source sum mixed up between processes would show.
     assert abs(metric(single, "eval:seen")[0][1] - metric(single, "eval:new")[0][1]) > 1e-3
-    # Learning happened (the comparison is not between two flat lines).
-    assert single_train[-1][1] < single_train[0][1] - 0.1
+    # The weights moved (the comparison is not between two flat lines). Not "the loss fell": four
+    # steps at 3e-3 from LongSafari's tiny checkpoint on phage DNA go either way.
+    assert abs(single_train[-1][1] - single_train[0][1]) > 0.1
     assert (tmp_path / "ddp" / "metrics.json").is_file()

@@ -101,9 +101,12 @@ class LocalStack:
             until=lambda job: job["status"] in IMPORT_ENDED,
         )
 
-    def import_fastq(self, name: str, fastq: bytes | None = None, wait: bool = True) -> str:
+    def import_fastq(
+        self, name: str, fastq: bytes | None = None, wait: bool = True, tags: dict[str, str] | None = None
+    ) -> str:
         """Stage `fastq` (default: a few valid reads) as s3://<bucket>/reads/<name>.fastq.gz and
-        import it into the store; the job id (waited for until it ended, unless `wait` is False)."""
+        import it into the store, its read set tagged with `tags` (as ingest tags them); the job
+        id (waited for until it ended, unless `wait` is False)."""
         fastq = (
             fastq
             if fastq is not None
@@ -124,6 +127,7 @@ class LocalStack:
                     "sourceFileType": "FASTQ",
                     "subjectId": name,
                     "sampleId": name,
+                    **({"tags": tags} if tags else {}),
                 }
             ],
         )

@@ -158,9 +158,10 @@ class TrainingPipeline:
     update_endpoint_requests: list[dict[str, Any]] = field(default_factory=list)  # as sent
 
     # -- HealthOmics -------------------------------------------------------------------------
-    def import_reads(self, name: str) -> str:
-        """Import a few reads as read set `name`; the import job's id, once it COMPLETED."""
-        job_id = self.stack.import_fastq(name)
+    def import_reads(self, name: str, tags: dict[str, str] | None = None) -> str:
+        """Import a few reads as read set `name` (tagged with `tags`, as ingest tags read sets);
+        the import job's id, once it COMPLETED."""
+        job_id = self.stack.import_fastq(name, tags=tags)
         assert self.stack.import_job(job_id)["status"] == "COMPLETED"
         return job_id
 

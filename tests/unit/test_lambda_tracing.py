@@ -26,6 +26,7 @@ TEMPLATE_ENVIRONMENT = {  # what template.yaml gives the functions (values are p
     "OMICS_IMPORT_ROLE_ARN": "arn:aws:iam::123456789012:role/import",
     "GENBANK_QUERY": "Caudoviricetes[Organism]",
     "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sagemaker",
+    "MODEL_PACKAGE_GROUP": "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/hyenaflow-models",
     "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch:2.13-cu133-amzn2023-sagemaker",
     "TRAINING_SOURCE_URI": "s3://data-bucket/code/training/sourcedir.tar.gz",
     "INFERENCE_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312",

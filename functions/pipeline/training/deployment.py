@@ -21,6 +21,7 @@ from pipeline.state_table import TRAINING_JOB, Claim
 from pipeline.training import model_registry
 from pipeline.training.model_registry import DataLineage, RegisteredModel
 from pipeline.training.quality_gate import GateFigures, quality_gate
+from pipeline.training.read_set_origins import look_up_origins
 from pipeline.training.settings import DeploySettings
 from pipeline.training.slot import start_pending_follow_up
 
@@ -100,7 +101,7 @@ def gate_and_deploy(deps: DeployDeps, job: dict[str, Any]) -> dict[str, Any]:
             group=settings.model_package_group,
             training_job=job,
             decision=decision,
-            lineage=DataLineage.of(job, deps.state.training_job(job_name)),
+            lineage=lineage_of(deps, job),
             inference_image_uri=settings.inference_image_uri,
             endpoint_instance_type=settings.endpoint_instance_type,
         )
@@ -144,6 +145,12 @@ def gate_and_deploy(deps: DeployDeps, job: dict[str, Any]) -> dict[str, Any]:
         return {"outcome": "superseded", **summary}
     action = deploy(deps, job, registered, gate)
     return {"outcome": "deployed", "endpoint_action": action, **summary}
+
+
+def lineage_of(deps: DeployDeps, job: dict[str, Any]) -> DataLineage:
+    """What the job trained on: start_training's record of it, and what its read sets' tags say."""
+    record = deps.state.training_job(job["TrainingJobName"])
+    return DataLineage.of(job, record, look_up_origins(deps, (record or {}).get("read_set_ids")))
 
 
 def deployment_config(settings: DeploySettings) -> dict[str, Any]:

@@ -7,8 +7,9 @@ One package per job in the stack's model package group (MODEL_PACKAGE_GROUP), ho
 - its figures and data lineage in CustomerMetadataProperties (botocore CustomerMetadataMap:
   1-50 entries, keys <= 128 and values <= 256 characters of letters, digits, spaces and
   `_.:/=+-@`): the training job, its data (the channel, the read sets in the store when the job
-  was created), the model it started from, candidate/baseline perplexities overall and on seen
-  and new data, and the quality gate's decision, rule and reason;
+  was created, and the organisms, taxonomy ids and molecule types their tags name), the model it
+  started from, candidate/baseline perplexities overall and on seen and new data, and the
+  quality gate's decision, rule and reason;
 - the gate's decision as ModelApprovalStatus (Approved / Rejected) with the reason as
   ApprovalDescription (set by UpdateModelPackage: CreateModelPackage has no such member).
 
@@ -31,12 +32,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pipeline.read_set_tags import MOLECULE_TYPE_TAG, ORGANISM_TAG, TAXONOMY_ID_TAG, split
 from pipeline.training.quality_gate import GateDecision
 
 APPROVED, REJECTED = "Approved", "Rejected"
 TRAINING_JOB_KEY = "TrainingJob"
 METADATA_VALUE_MAX = 256
 READ_SETS_SHOWN = 12  # ids in the ReadSets value; the state table's job record has them all
+# What the read sets' tags say they hold (ingest writes the tags: pipeline/read_set_tags.py).
+ORIGIN_KEYS = {"Organisms": ORGANISM_TAG, "TaxonomyIds": TAXONOMY_ID_TAG, "MoleculeTypes": MOLECULE_TYPE_TAG}
+LISTING_SEPARATOR = " / "  # between the values of one key: `;` and `,` are not allowed there
+UNKNOWN = "unknown"  # a read set whose tags could not be read
+NOT_RECORDED = "not recorded"  # a read set whose tags name none (FASTA headers do not)
 # What the endpoint container needs to serve the artifact: its own code/ (inference.py + hyenadna).
 SERVING_ENVIRONMENT = {
     "SAGEMAKER_PROGRAM": "inference.py",
@@ -71,6 +78,53 @@ def client_token(job_name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"hyenaflow/model-package/{job_name}"))
 
 
+def fitted_listing(entries: list[str], more: str = "") -> str:
+    """`entries` joined by LISTING_SEPARATOR, as many whole ones as fit in a metadata value with
+    `+N more` for the rest and `more` (a note on what was not looked at) after them."""
+
+    def text(shown: list[str]) -> str:
+        rest = len(entries) - len(shown)
+        return (
+            LISTING_SEPARATOR.join(shown) + (f" +{rest} more" if rest else "") + (f" {more}" if more else "")
+        )
+
+    shown: list[str] = []
+    for entry in entries:
+        if len(text([*shown, entry])) <= METADATA_VALUE_MAX:
+            shown.append(entry)
+            continue
+        if not shown:  # one entry longer than a value: the part of it that fits
+            overflow = len(text([entry])) - METADATA_VALUE_MAX
+            shown.append(entry[: max(len(entry) - overflow, 0)].rstrip())
+        break
+    return metadata_value(text(shown))
+
+
+@dataclass(frozen=True)
+class ReadSetOrigins:
+    """What the tags of a job's read sets say they hold (read_set_origins.py looks them up)."""
+
+    tags: tuple[dict[str, str] | None, ...]  # one per read set looked up; None: its lookup failed
+    not_looked_up: int = 0  # read sets past the lookup cap
+
+    def listing(self, tag: str) -> str:
+        """The distinct values of `tag` in order of first appearance, then `not recorded` (a read
+        set without the tag) and `unknown` (a lookup that failed), when there are such."""
+        values = [metadata_value(v) for tags in self.tags if tags for v in split(tag, tags.get(tag))]
+        entries = list(dict.fromkeys(values))
+        if any(tags is not None and not split(tag, tags.get(tag)) for tags in self.tags):
+            entries.append(NOT_RECORDED)
+        if any(tags is None for tags in self.tags):
+            entries.append(UNKNOWN)
+        if not entries and not self.not_looked_up:
+            return "none"  # the job had no read sets
+        more = f"+{self.not_looked_up} read sets not looked up" if self.not_looked_up else ""
+        return fitted_listing(entries, more)
+
+    def metadata(self) -> dict[str, str]:
+        return {key: self.listing(tag) for key, tag in ORIGIN_KEYS.items()}
+
+
 @dataclass(frozen=True)
 class DataLineage:
     """What a job trained on and started from."""
@@ -79,9 +133,15 @@ class DataLineage:
     read_set_ids: list[str] | None  # in the store when the job was created; None: not recorded
     warm_start_from: str | None  # the model.tar.gz it started from; None: a cold start
     trigger: str | None = None
+    origins: ReadSetOrigins | None = None  # None: not looked up
 
     @classmethod
-    def of(cls, training_job: dict[str, Any], job_record: dict[str, Any] | None) -> DataLineage:
+    def of(
+        cls,
+        training_job: dict[str, Any],
+        job_record: dict[str, Any] | None,
+        origins: ReadSetOrigins | None = None,
+    ) -> DataLineage:
         """From DescribeTrainingJob and start_training's record of the job (state table)."""
         channels = training_job.get("InputDataConfig") or [{}]
         source = (channels[0].get("DataSource") or {}).get("S3DataSource") or {}
@@ -91,6 +151,7 @@ class DataLineage:
             read_set_ids=record.get("read_set_ids"),
             warm_start_from=(training_job.get("HyperParameters") or {}).get("init_from"),
             trigger=record.get("trigger"),
+            origins=origins,
         )
 
     def metadata(self) -> dict[str, str]:
@@ -106,6 +167,7 @@ class DataLineage:
         }
         if self.trigger:
             values["Trigger"] = self.trigger
+        values |= self.origins.metadata() if self.origins else dict.fromkeys(ORIGIN_KEYS, UNKNOWN)
         return {key: metadata_value(value) for key, value in values.items()}
 
 
