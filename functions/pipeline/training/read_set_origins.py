@@ -4,15 +4,15 @@ ingest recorded (docs/contracts.md, "Read-set metadata"), for the model registry
 Cheap and fail-soft, because it only describes a model and must never keep one from being
 registered: one GetSequenceStore (the store's ARN) and one ListTagsForResource per read set, the
 first ORIGIN_LOOKUPS of them, each through the HealthOmics rate limiter (OMICS_TPS). A read set
-that is gone is `unknown`; any other error, whatever it is (permission, throttling past the
-retries, the service unreachable), is logged and leaves it and every read set after it `unknown`:
+that is gone is `unknown`; any other AWS error (permission, throttling past the retries, the
+service unreachable: botocore's ClientError and BotoCoreError) is logged and leaves it and every read set after it `unknown`:
 the same cause would fail them too, and a retried throttle costs seconds of the function's time.
 """
 
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.aws_errors import is_not_found
 from pipeline.training.model_registry import ReadSetOrigins
@@ -40,7 +40,7 @@ def look_up_origins(deps: TrainingDeps, read_set_ids: list[str] | None) -> ReadS
         store_arn = omics_call(deps, "get_sequence_store", id=deps.settings.sequence_store_id)["arn"]
         for read_set_id in looked_up:
             tags.append(_tags(deps, read_set_arn(store_arn, read_set_id)))
-    except Exception as err:  # noqa: BLE001 - fail-soft by design (module docstring)
+    except (ClientError, BotoCoreError) as err:  # fail-soft by design (module docstring); a bug still raises
         logger.warning(
             "could not read the read sets' tags; the model package records their origins as unknown",
             extra={"error": str(err), "read_sets_unknown": len(looked_up) - len(tags)},
