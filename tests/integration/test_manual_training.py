@@ -204,7 +204,8 @@ def test_a_job_started_with_hyenaflow_train_is_gated_and_deployed_like_any_other
 ) -> None:
     config = PipelineConfig(
         # A budget that learns: the quality gate deploys no first model above 4.0 (uniform ACGT).
-        workdir=tmp_path / "local", environment_overrides=local_environment_overrides(LEARNING_TRAINING)
+        workdir=tmp_path / "local",
+        environment_overrides=local_environment_overrides(LEARNING_TRAINING),
     )
     with LocalPipeline(config) as pipeline:
         for name, value in pipeline.env().items():
