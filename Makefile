@@ -82,10 +82,11 @@ validate: tools ## sam validate --lint, cfn-lint, checkov on template.yaml
 # CPU per handler, bench/bench_lambda_cold_import.py). unchecked-hash: the .pyc are used whatever the
 # zip does to file times. .venv-sam's Python is 3.11, the functions' runtime, as the .pyc must be.
 # numpy comes in only as Biopython's declared dependency; no Lambda imports it (the GenBank/EMBL
-# scanner does not; tests/unit/test_ingest_imports.py), so it is dropped from the packages (65 MB).
-build: tools ## sam build, then byte-compile the function packages
+# scanner does not; tests/unit/test_ingest_imports.py), so it is dropped from the Biopython layer
+# (65 MB), the only place pip puts it.
+build: tools ## sam build, then byte-compile the function packages and the Biopython layer
 	$(SAM_VENV)/bin/sam build
-	rm -rf .aws-sam/build/*Function/numpy .aws-sam/build/*Function/numpy.libs .aws-sam/build/*Function/numpy-*.dist-info
+	rm -rf .aws-sam/build/BiopythonLayer/python/numpy .aws-sam/build/BiopythonLayer/python/numpy.libs .aws-sam/build/BiopythonLayer/python/numpy-*.dist-info
 	$(SAM_VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version'
 	$(SAM_VENV)/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build > /dev/null
 

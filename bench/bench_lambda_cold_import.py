@@ -66,6 +66,7 @@ ENV = {
     "TRAINING_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch:2.13-cu133-amzn2023-sagemaker",
     "TRAINING_SOURCE_URI": "s3://bench-bucket/code/training/sourcedir.tar.gz",
     "INFERENCE_IMAGE_URI": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312",
+    "MODEL_PACKAGE_GROUP": "hyenaflow",
 }
 
 
@@ -112,8 +113,9 @@ def sample(package: Path, module: str, tracing: bool) -> dict:
         text=True,
         env=env,
         cwd=package,
-        check=True,
     )
+    if out.returncode != 0:
+        raise SystemExit(f"{module} failed to import from {package}:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

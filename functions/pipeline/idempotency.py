@@ -17,6 +17,7 @@ The table's keys are `pk`/`sk` (see docs/contracts.md); Powertools stores each r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -41,15 +42,36 @@ class Idempotency:
             expires_after_seconds=expires_after_seconds,
             raise_on_no_idempotency_key=True,
         )
-        self.store = DynamoDBPersistenceLayer(
-            table_name=settings.state_table,
-            key_attr="pk",
-            sort_key_attr="sk",
-            boto3_client=client("dynamodb"),
+        self.table_name = settings.state_table
+
+    @functools.cached_property
+    def store(self) -> DynamoDBPersistenceLayer:
+        """Made on the first idempotent call, not at import, like the Dependencies' clients: the
+        persistence layer builds its DynamoDB client at once (botocore loads the service model,
+        60-90 ms of CPU). Every event needs it, so this moves that cost from the handler's import
+        (bench/bench_lambda_cold_import.py) into the first event; it does not remove it."""
+        return DynamoDBPersistenceLayer(
+            table_name=self.table_name, key_attr="pk", sort_key_attr="sk", boto3_client=client("dynamodb")
         )
 
     def idempotent_function(self, data_keyword_argument: str) -> Callable[[DomainCall], DomainCall]:
-        """Powertools' `idempotent_function` with this key, on the state table."""
-        return idempotent_function(
-            data_keyword_argument=data_keyword_argument, config=self.config, persistence_store=self.store
-        )
+        """Powertools' `idempotent_function` with this key, on the state table; Powertools wraps the
+        call on its first use, when the store is made."""
+
+        def decorate(call: DomainCall) -> DomainCall:
+            @functools.cache
+            def idempotent_call() -> Callable[..., Any]:
+                return idempotent_function(
+                    call,
+                    data_keyword_argument=data_keyword_argument,
+                    config=self.config,
+                    persistence_store=self.store,
+                )
+
+            @functools.wraps(call)
+            def run(*args: Any, **kwargs: Any) -> Any:
+                return idempotent_call()(*args, **kwargs)
+
+            return run  # type: ignore[return-value]
+
+        return decorate

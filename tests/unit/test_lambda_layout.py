@@ -195,3 +195,52 @@ def test_make_build_ships_bytecode_that_lambda_uses_without_checking_sources() -
             flags = int.from_bytes(cached.read_bytes()[4:8], "little")
             assert flags == 0b01, f"{cached}: not an unchecked-hash .pyc (flags {flags:#b})"
         assert not (package / "numpy").exists(), f"{name}: numpy is in the package but no Lambda imports it"
+
+
+def _build() -> Path:
+    build = REPO / ".aws-sam" / "build"
+    if not build.is_dir():
+        pytest.skip("no .aws-sam/build: run `make build` first")
+    return build
+
+
+@pytest.mark.slow
+def test_make_build_puts_biopython_in_the_ingest_layer_alone_without_numpy() -> None:
+    """Checks the output of `make build`; skipped when there is none. The function packages are
+    back to their size before Biopython (docs/benchmarks.md "Package size")."""
+    build = _build()
+    layer = build / "BiopythonLayer" / "python"  # /opt/python in Lambda, on sys.path
+    assert (layer / "Bio" / "GenBank" / "Scanner.py").is_file()
+    assert not list(layer.glob("numpy*")), "numpy is in the layer but no Lambda imports it"
+    for name in SERVERLESS_FUNCTIONS:
+        shipped = {path.name for path in (build / name).iterdir()}
+        assert not {"Bio", "numpy"} & shipped, f"{name}: Biopython belongs in its layer only"
+    built = load_template(build / "template.yaml")["Resources"]
+    assert built["IngestFastaFunction"]["Properties"]["Layers"] == [{"Ref": "BiopythonLayer"}]
+
+
+@pytest.mark.slow
+def test_the_built_ingest_package_reads_a_genbank_file_with_its_layer(tmp_path: Path) -> None:
+    """The ingest package plus the layer, as Lambda puts them on sys.path (no other site-packages),
+    parse a GenBank file, and numpy is never imported (it is not there)."""
+    import json
+    import subprocess
+
+    build = _build()
+    probe = (
+        "import json, sys\n"
+        "from pipeline.sequence_files import read_flat_file, text_lines\n"
+        "with open(sys.argv[1], 'rb') as f:\n"
+        "    records = list(read_flat_file(text_lines(f), 'genbank'))\n"
+        "print(json.dumps([[r.record_id, len(r.sequence)] for r in records]))\n"
+    )
+    path = f"{build / 'IngestFastaFunction'}:{build / 'BiopythonLayer' / 'python'}"
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", probe, str(REPO / "tests/fixtures/flatfiles/NC_005816.gb")],
+        env={"PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [["NC_005816.1", 9609]]

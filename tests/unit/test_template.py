@@ -439,3 +439,27 @@ def test_training_functions_take_the_warm_start_rate_and_the_hyperparameter_over
         assert env["TRAINING_EXTRA_HYPERPARAMETERS"] == {"Ref": "TrainingHyperparameters"}
     assert TEMPLATE["Parameters"]["WarmStartLearningRate"]["Default"] == ""  # train.py's default
     assert TEMPLATE["Parameters"]["TrainingHyperparameters"]["Default"] == "{}"
+
+
+def _pins(requirements: Path) -> dict[str, str]:
+    lines = (line.split("#")[0].strip() for line in requirements.read_text().splitlines())
+    return dict(line.split("==") for line in lines if line)
+
+
+def test_biopython_ships_in_a_layer_only_ingest_has() -> None:
+    # Only ingest reads GenBank/EMBL flat files; the five functions share CodeUri and
+    # functions/requirements.txt, so Biopython there would travel in all five packages (22 MB each).
+    layers = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::LayerVersion"}
+    assert list(layers) == ["BiopythonLayer"]
+    layer = layers["BiopythonLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.11", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleRuntimes"] == [TEMPLATE["Globals"]["Function"]["Runtime"]]
+    assert layer["Properties"]["CompatibleArchitectures"] == TEMPLATE["Globals"]["Function"]["Architectures"]
+    attached = {name: f["Properties"].get("Layers", []) for name, f in FUNCTIONS.items()}
+    assert {name: refs for name, refs in attached.items() if refs} == {
+        "IngestFastaFunction": [{"Ref": "BiopythonLayer"}]
+    }
+    layer_pins = _pins(REPO / layer["Properties"]["ContentUri"] / "requirements.txt")
+    function_pins = _pins(REPO / TEMPLATE["Globals"]["Function"]["CodeUri"] / "requirements.txt")
+    assert layer_pins["biopython"] == _pins(REPO / "requirements" / "constraints.txt")["biopython"]
+    assert not {"biopython", "numpy"} & set(function_pins)
