@@ -263,14 +263,18 @@ class Endpoints:
             while not self._updates_released.wait(ALARM_POLL_S):  # held by a test
                 if self.context.closing.is_set():
                     return
-            try:
-                new = self._deploy(account, region, name, config_name)
-            except Exception as error:  # the old deployment keeps serving: SageMaker rolls back
+
+            def rolled_back(reason: str) -> None:
+                """The old deployment serves again; the endpoint says why (as SageMaker does)."""
                 endpoint.endpoint_status, endpoint.pending_deployment_summary = "InService", None
-                reason = f"Update to {config_name} failed and was rolled back: {failure_reason(error)}"
                 endpoint.failure_reason = reason[:FAILURE_REASON_MAX]
                 endpoint.last_modified_time = datetime.now(UTC)
                 self._put_event(account, region, name)
+
+            try:
+                new = self._deploy(account, region, name, config_name)
+            except Exception as error:  # the old deployment keeps serving: SageMaker rolls back
+                rolled_back(f"Update to {config_name} failed and was rolled back: {failure_reason(error)}")
                 return
             with self.context.lock:  # all traffic to the new deployment: the bake begins
                 old = self.servers.get((account, region, name))
@@ -281,11 +285,7 @@ class Endpoints:
                     if old is not None:
                         self.servers[(account, region, name)] = old
                 new.stop()
-                endpoint.endpoint_status, endpoint.pending_deployment_summary = "InService", None
-                reason = f"Update to {config_name} was rolled back: {why_not}"
-                endpoint.failure_reason = reason[:FAILURE_REASON_MAX]
-                endpoint.last_modified_time = datetime.now(UTC)
-                self._put_event(account, region, name)
+                rolled_back(f"Update to {config_name} was rolled back: {why_not}")
                 return
             endpoint.endpoint_config_name = config_name
             endpoint.production_variants = endpoint._process_production_variants(
