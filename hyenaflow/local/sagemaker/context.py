@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,18 @@ from hyenaflow.local.wsgi import WsgiApp, call_app
 Key = tuple[str, str, str]  # (account, region, resource name)
 # An emulated operation: (environ, start_response, account, region) -> WSGI response body.
 Operation = Callable[[dict[str, Any], Callable[..., Any], str, str], Any]
+
+
+@dataclass(frozen=True)
+class OperationCall:
+    """One request to an emulated operation: the WSGI pair, whose account and which Region, and
+    its JSON body (read once)."""
+
+    environ: dict[str, Any]
+    start_response: Callable[..., Any]
+    account: str
+    region: str
+    request: dict[str, Any]
 
 
 def epoch_ms(value: Any) -> Any:

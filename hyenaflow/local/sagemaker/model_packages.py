@@ -35,7 +35,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from hyenaflow.local.sagemaker.context import Operation, SageMakerContext
+from hyenaflow.local.sagemaker.context import Operation, OperationCall, SageMakerContext
 from hyenaflow.local.wsgi import forward, json_error, json_response, read_json, replace_json_body
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")  # shape ModelApprovalStatus
@@ -84,16 +84,14 @@ class ModelPackages:
             "UpdateModelPackage": self._answering(self.update_model_package),
         }
 
-    def _answering(
-        self, operation: Callable[[dict[str, Any], Callable[..., Any], str, str, dict[str, Any]], Any]
-    ) -> Operation:
+    def _answering(self, operation: Callable[[OperationCall], Any]) -> Operation:
         def answer(
             environ: dict[str, Any], start_response: Callable[..., Any], account: str, region: str
         ) -> Any:
-            request = read_json(environ)
+            call = OperationCall(environ, start_response, account, region, read_json(environ))
             try:
                 with self.context.lock:  # check and change as one step
-                    return operation(environ, start_response, account, region, request)
+                    return operation(call)
             except RegistryError as error:
                 return json_error(start_response, "ValidationException", str(error))
 
@@ -181,79 +179,60 @@ class ModelPackages:
 
     # --- operations ----------------------------------------------------------------------------
 
-    def create_model_package(
-        self,
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        account: str,
-        region: str,
-        request: dict[str, Any],
-    ) -> Any:
-        token = request.get("ClientToken")
+    def create_model_package(self, call: OperationCall) -> Any:
+        token = call.request.get("ClientToken")
         if token:
-            for package in self.context.backend(account, region).model_packages.values():
+            for package in self.context.backend(call.account, call.region).model_packages.values():
                 if package.client_token == token:  # a retried call: the package it created
-                    return json_response(start_response, {"ModelPackageArn": package.arn})
-        if "CustomerMetadataProperties" in request:
-            validate_customer_metadata(request["CustomerMetadataProperties"])
-        if request.get("ModelPackageGroupName"):
-            request["ModelPackageGroupName"] = self.group_name(
-                account, region, request["ModelPackageGroupName"]
+                    return json_response(call.start_response, {"ModelPackageArn": package.arn})
+        if "CustomerMetadataProperties" in call.request:
+            validate_customer_metadata(call.request["CustomerMetadataProperties"])
+        if call.request.get("ModelPackageGroupName"):
+            call.request["ModelPackageGroupName"] = self.group_name(
+                call.account, call.region, call.request["ModelPackageGroupName"]
             )
-            replace_json_body(environ, request)
-        return forward(start_response, *self.context.call_moto(environ))
+            replace_json_body(call.environ, call.request)
+        return forward(call.start_response, *self.context.call_moto(call.environ))
 
-    def describe_model_package(
-        self,
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        account: str,
-        region: str,
-        request: dict[str, Any],
-    ) -> Any:
-        package = self._existing(account, region, request.get("ModelPackageName", ""))
-        replace_json_body(environ, {**request, "ModelPackageName": package.arn})
-        status, headers, body = self.context.call_moto(environ)
+    def describe_model_package(self, call: OperationCall) -> Any:
+        package = self._existing(call.account, call.region, call.request.get("ModelPackageName", ""))
+        replace_json_body(call.environ, {**call.request, "ModelPackageName": package.arn})
+        status, headers, body = self.context.call_moto(call.environ)
         if status == 200:
             described = json.loads(body)
             described.setdefault("ModelPackageName", package.model_package_name)
             body = json.dumps(described).encode()
-        return forward(start_response, status, headers, body)
+        return forward(call.start_response, status, headers, body)
 
-    def update_model_package(
-        self,
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        account: str,
-        region: str,
-        request: dict[str, Any],
-    ) -> Any:
-        package = self._existing(account, region, request.get("ModelPackageArn", ""))
-        status = request.get("ModelApprovalStatus")
+    def update_model_package(self, call: OperationCall) -> Any:
+        package = self._existing(call.account, call.region, call.request.get("ModelPackageArn", ""))
+        status = call.request.get("ModelApprovalStatus")
         if status is not None and status not in APPROVAL_STATUSES:
             raise RegistryError(
                 f"Value '{status}' at 'modelApprovalStatus' failed to satisfy constraint: "
                 f"Member must satisfy enum value set: [{', '.join(APPROVAL_STATUSES)}]"
             )
         metadata = dict(package.customer_metadata_properties or {})
-        if "CustomerMetadataProperties" in request:
-            validate_customer_metadata(request["CustomerMetadataProperties"])
-            metadata.update(request["CustomerMetadataProperties"])
-        for key in request.get("CustomerMetadataPropertiesToRemove") or []:
+        if "CustomerMetadataProperties" in call.request:
+            validate_customer_metadata(call.request["CustomerMetadataProperties"])
+            metadata.update(call.request["CustomerMetadataProperties"])
+        for key in call.request.get("CustomerMetadataPropertiesToRemove") or []:
             metadata.pop(key, None)
         if len(metadata) > METADATA_MAX_ENTRIES:
             raise RegistryError(
                 f"A model package can have at most {METADATA_MAX_ENTRIES} customer metadata properties"
             )
-        # Validated: now change only what the request names.
+        # Validated: now change only what the call.request names.
         if status is not None:
             package.model_approval_status = status
-        if "ApprovalDescription" in request:
-            package.approval_description = request["ApprovalDescription"]
+        if "ApprovalDescription" in call.request:
+            package.approval_description = call.request["ApprovalDescription"]
         package.customer_metadata_properties = metadata or None
-        if "InferenceSpecification" in request:
-            package.inference_specification = request["InferenceSpecification"]
-        if request.get("AdditionalInferenceSpecificationsToAdd"):
-            package.add_additional_inference_specifications(request["AdditionalInferenceSpecificationsToAdd"])
+        if "InferenceSpecification" in call.request:
+            package.inference_specification = call.request["InferenceSpecification"]
+        if call.request.get("AdditionalInferenceSpecificationsToAdd"):
+            package.add_additional_inference_specifications(
+                call.request["AdditionalInferenceSpecificationsToAdd"]
+            )
         package.modifications_done()
-        return json_response(start_response, {"ModelPackageArn": package.arn})
+        return json_response(call.start_response, {"ModelPackageArn": package.arn})

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from hyenaflow.local.sagemaker.context import Key, Operation, SageMakerContext
+from hyenaflow.local.sagemaker.context import Key, Operation, OperationCall, SageMakerContext
 from hyenaflow.local.sagemaker.instance_types import instance_types
 from hyenaflow.local.sagemaker.training_run import DEFAULT_TRAINING_CODE_DIR, TrainingRun
 from hyenaflow.local.wsgi import forward, json_error, json_response, read_json
@@ -36,9 +36,9 @@ class TrainingJobs:
     def create_training_job(
         self, environ: dict[str, Any], start_response: Callable[..., Any], account: str, region: str
     ) -> Any:
-        request = read_json(environ)
+        call = OperationCall(environ, start_response, account, region, read_json(environ))
         with self.context.lock:  # check and create as one step: concurrent replays race otherwise
-            outcome = self._register(environ, start_response, account, region, request)
+            outcome = self._register(call)
         if not isinstance(outcome, TrainingRun):
             return outcome  # refused: the error response
         # Outside the lock: event listeners may call back into this server.
@@ -46,44 +46,37 @@ class TrainingJobs:
         outcome.start()
         return json_response(start_response, {"TrainingJobArn": outcome.arn})
 
-    def _register(
-        self,
-        environ: dict[str, Any],
-        start_response: Callable[..., Any],
-        account: str,
-        region: str,
-        request: dict[str, Any],
-    ) -> TrainingRun | Any:
+    def _register(self, call: OperationCall) -> TrainingRun | Any:
         """Validate, let moto record the job, put it InProgress; a TrainingRun, or an error response."""
-        name = request.get("TrainingJobName", "")
-        backend = self.context.backend(account, region)
+        name = call.request.get("TrainingJobName", "")
+        backend = self.context.backend(call.account, call.region)
         if self.context.closing.is_set():  # its script could outlive the stack
             return json_error(
-                start_response, "ServiceUnavailable", "The local stack is shutting down", status=503
+                call.start_response, "ServiceUnavailable", "The local stack is shutting down", status=503
             )
         if name in backend.training_jobs:
             return json_error(
-                start_response,
+                call.start_response,
                 "ResourceInUse",
                 "Training job names must be unique within an AWS account and region, and a training job "
                 f"with this name already exists ({backend.training_jobs[name].arn})",
             )
-        instance_type = (request.get("ResourceConfig") or {}).get("InstanceType")
+        instance_type = (call.request.get("ResourceConfig") or {}).get("InstanceType")
         if instance_type and instance_type not in instance_types("TrainingInstanceType"):
             return json_error(
-                start_response,
+                call.start_response,
                 "ValidationException",
                 f"Value '{instance_type}' at 'resourceConfig.instanceType' failed to satisfy constraint: "
                 "Member must satisfy enum value set (TrainingInstanceType)",
             )
-        status, headers, body = self.context.call_moto(environ)
+        status, headers, body = self.context.call_moto(call.environ)
         if status != 200:
-            return forward(start_response, status, headers, body)
+            return forward(call.start_response, status, headers, body)
         job = backend.training_jobs[name]
         # moto replaces the job's MetricDefinitions with a canned one and marks it Completed.
-        job.algorithm_specification["MetricDefinitions"] = (request.get("AlgorithmSpecification") or {}).get(
-            "MetricDefinitions", []
-        )
+        job.algorithm_specification["MetricDefinitions"] = (
+            call.request.get("AlgorithmSpecification") or {}
+        ).get("MetricDefinitions", [])
         job.training_job_status, job.secondary_status = "InProgress", "Starting"
         job.training_end_time = None
         job.final_metric_data_list = []
@@ -94,15 +87,15 @@ class TrainingJobs:
         run = TrainingRun(
             name=name,
             arn=job.arn,
-            request=request,
+            request=call.request,
             job_dir=self.context.workdir / "training" / name,
-            s3=self.context.client("s3", region),
-            aws_env=self.context.aws_env(region),
+            s3=self.context.client("s3", call.region),
+            aws_env=self.context.aws_env(call.region),
             training_code_dir=DEFAULT_TRAINING_CODE_DIR,
             processes=self.context.processes,
-            on_status=lambda run, *change: self._on_status(account, region, run, *change),
+            on_status=lambda run, *change: self._on_status(call.account, call.region, run, *change),
         )
-        self.runs[(account, region, name)] = run
+        self.runs[(call.account, call.region, name)] = run
         return run
 
     def _on_status(
