@@ -22,6 +22,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from tests.support.stack_reads import BucketAndAlertReads
+
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 FASTA_FIXTURES = REPO / "tests" / "fixtures" / "fasta"
@@ -43,7 +45,7 @@ class LambdaContext:
 
 
 @dataclass
-class MotoStack:
+class MotoStack(BucketAndAlertReads):
     endpoint: str
     bucket: str
     table: str
@@ -52,31 +54,6 @@ class MotoStack:
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
-
-    def keys(self, prefix: str = "") -> list[str]:
-        s3 = self.client("s3")
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
-
-    def open_multipart_uploads(self) -> list[str]:
-        uploads = self.client("s3").list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
-        return [u["Key"] for u in uploads]
-
-    def alerts(self, wait_seconds: int = 1) -> list[dict[str, Any]]:
-        """SNS alerts delivered to the test queue (long poll: returns as soon as any arrive)."""
-        sqs = self.client("sqs")
-        found = []
-        while True:
-            batch = sqs.receive_message(
-                QueueUrl=self.alert_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
-            ).get("Messages", [])
-            if not batch:
-                return found
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                found.append({"subject": envelope.get("Subject"), "details": json.loads(envelope["Message"])})
-                sqs.delete_message(QueueUrl=self.alert_queue_url, ReceiptHandle=message["ReceiptHandle"])
-            wait_seconds = 0
 
 
 @contextlib.contextmanager

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hyenaflow.local import AwsServer, start_aws_server, wait_for
+from tests.support.stack_reads import BucketAndAlertReads
 
 REGION = "us-east-1"
 IMPORT_ROLE_ARN = "arn:aws:iam::123456789012:role/hyenaflow-omics-import"
@@ -30,7 +30,7 @@ IMPORT_ENDED = ("COMPLETED", "COMPLETED_WITH_FAILURES", "FAILED", "CANCELLED")
 
 
 @dataclass
-class LocalStack:
+class LocalStack(BucketAndAlertReads):
     """The server and the resources template.yaml would create: data bucket, state table (pk/sk),
     alert topic (with an SQS queue subscribed, so tests read the alerts) and sequence store."""
 
@@ -47,32 +47,6 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)
-
-    # -- S3 ---------------------------------------------------------------------------------
-    def keys(self, prefix: str = "") -> list[str]:
-        pages = self.client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
-
-    def open_multipart_uploads(self) -> list[str]:
-        uploads = self.client("s3").list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
-        return [u["Key"] for u in uploads]
-
-    # -- SNS alerts -------------------------------------------------------------------------
-    def alerts(self, wait_seconds: int = 1) -> list[dict[str, Any]]:
-        """SNS alerts delivered to the test queue (long poll: returns as soon as any arrive)."""
-        sqs = self.client("sqs")
-        found = []
-        while True:
-            batch = sqs.receive_message(
-                QueueUrl=self.alert_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
-            ).get("Messages", [])
-            if not batch:
-                return found
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                found.append({"subject": envelope.get("Subject"), "details": json.loads(envelope["Message"])})
-                sqs.delete_message(QueueUrl=self.alert_queue_url, ReceiptHandle=message["ReceiptHandle"])
-            wait_seconds = 0
 
     # -- HealthOmics --------------------------------------------------------------------------
     @property
