@@ -70,18 +70,7 @@ def test_genbank_file_in_incoming_trains_and_its_read_set_names_the_organism(pip
         "hyenaflow:molecule-type": "DNA",
     }
 
-    job_name = wait_for(
-        lambda: [j["TrainingJobName"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]],
-        "start_training to create the training job",
-    )[0]
-    job = wait_for(
-        lambda: (
-            (d := sagemaker.describe_training_job(TrainingJobName=job_name))["TrainingJobStatus"]
-            in ("Completed", "Failed", "Stopped")
-            and d
-        ),
-        f"training job {job_name} to end",
-    )
+    job = polling.ended_training_job(sagemaker, DEADLINE_S)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
     assert 1.0 < metrics["eval:perplexity"] < 12.0
@@ -95,7 +84,7 @@ def test_genbank_file_in_incoming_trains_and_its_read_set_names_the_organism(pip
     )
     described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
     metadata = described["CustomerMetadataProperties"]
-    assert metadata["TrainingJob"] == job_name
+    assert metadata["TrainingJob"] == job["TrainingJobName"]
     assert (metadata["Organisms"], metadata["TaxonomyIds"], metadata["MoleculeTypes"]) == (
         "Yersinia pestis biovar Microtus str. 91001",
         "229193",

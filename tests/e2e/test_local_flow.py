@@ -67,18 +67,7 @@ def test_genome_in_incoming_ends_as_an_endpoint_that_scores_dna(pipeline: LocalP
     assert s3.list_objects_v2(Bucket=pipeline.data_bucket, Prefix="staged/")["KeyCount"] >= 1
 
     # one training job, Completed, with the metrics the quality gate reads
-    job_name = wait_for(
-        lambda: [j["TrainingJobName"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]],
-        "start_training to create the training job",
-    )[0]
-    job = wait_for(
-        lambda: (
-            (d := sagemaker.describe_training_job(TrainingJobName=job_name))["TrainingJobStatus"]
-            in ("Completed", "Failed", "Stopped")
-            and d
-        ),
-        f"training job {job_name} to end",
-    )
+    job = polling.ended_training_job(sagemaker, FLOW_DEADLINE_S)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
     # It learned: the quality gate's figure is below a uniform guess over ACGT (4.0), which an

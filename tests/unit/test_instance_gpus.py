@@ -10,17 +10,10 @@ from pipeline.settings import load_settings
 from pipeline.training.instance_gpus import GPUS_PER_TRAINING_INSTANCE, gpus_per_instance, training_launch
 from pipeline.training.job_request import build_training_request
 from pipeline.training.settings import TrainingSettings
+from tests.support.training_env import TRAINING_FUNCTION_ENV
 
 TORCHRUN = "sagemaker_torch_distributed_enabled"
-ENV = {
-    "STATE_TABLE": "state",
-    "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
-    "DATA_BUCKET": "data-bucket",
-    "SEQUENCE_STORE_ID": "1234567890",
-    "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sm",
-    "TRAINING_IMAGE_URI": "image:1",
-    "TRAINING_SOURCE_URI": "s3://data-bucket/code/training/sourcedir.tar.gz",
-}
+ENV = TRAINING_FUNCTION_ENV
 
 
 def _hyperparameters(instance_type: str, count: int) -> dict[str, str]:

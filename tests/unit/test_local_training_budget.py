@@ -7,6 +7,7 @@ import pytest
 import train
 from hyenaflow.local.pipeline import local_environment_overrides
 from hyenaflow.local.training_budget import BUDGET_VARIABLES
+from tests.support.training_env import TRAINING_FUNCTION_ENV
 
 # What `make demo` trains per job: 150 steps x 8 windows x 1024 bases of the tiny model.
 DEMO_BUDGET = {
@@ -55,16 +56,7 @@ def test_a_local_warm_start_trains_with_train_py_warm_start_defaults(
     from pipeline.training.settings import TrainingSettings
 
     monkeypatch.delenv("SM_CHANNEL_MODEL", raising=False)
-    environment = {
-        "STATE_TABLE": "state",
-        "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
-        "DATA_BUCKET": "data-bucket",
-        "SEQUENCE_STORE_ID": "1234567890",
-        "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sm",
-        "TRAINING_IMAGE_URI": "image:1",
-        "TRAINING_SOURCE_URI": "s3://data-bucket/code/training/sourcedir.tar.gz",
-        **local_environment_overrides(),
-    }
+    environment = {**TRAINING_FUNCTION_ENV, **local_environment_overrides()}
     settings = load_settings(TrainingSettings, environment)
     hyperparameters = training_hyperparameters(
         settings, warm_start_model_uri="s3://data-bucket/models/job-1/output/model.tar.gz", region=None

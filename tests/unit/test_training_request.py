@@ -8,16 +8,9 @@ from pipeline.training.job_request import build_training_request
 from pipeline.training.metrics import METRIC_DEFINITIONS
 from pipeline.training.sagemaker_names import SAGEMAKER_NAME_PATTERN, sagemaker_name
 from pipeline.training.settings import TrainingSettings
+from tests.support.training_env import TRAINING_FUNCTION_ENV
 
-BASE_ENV = {
-    "STATE_TABLE": "state",
-    "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
-    "DATA_BUCKET": "data-bucket",
-    "SEQUENCE_STORE_ID": "1234567890",
-    "SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sm",
-    "TRAINING_IMAGE_URI": "image:1",
-    "TRAINING_SOURCE_URI": "s3://data-bucket/code/training/sourcedir.tar.gz",
-}
+BASE_ENV = TRAINING_FUNCTION_ENV
 
 
 def _settings(**overrides: str) -> TrainingSettings:
