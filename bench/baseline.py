@@ -31,9 +31,10 @@ def export_code(rev: str, destination: Path) -> Path:
 
 
 def code_roots(baseline_rev: str | None) -> dict[str, Path]:
-    """{"baseline (<rev>)": exported tree, "this checkout": REPO}; the baseline only if asked for."""
+    """{"baseline (<rev>)": exported tree, "this checkout": REPO}; no baseline for None, "" or
+    "none" (the benches' `--baseline-rev none`)."""
     roots = {}
-    if baseline_rev:
+    if baseline_rev and baseline_rev.lower() != "none":
         exported = Path(tempfile.mkdtemp(prefix=f"hyenaflow-baseline-{baseline_rev}-"))
         roots[f"baseline ({baseline_rev})"] = export_code(baseline_rev, exported)
     roots["this checkout"] = REPO

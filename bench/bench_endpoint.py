@@ -237,8 +237,7 @@ def main() -> None:
     if args.child_in_process:
         child_in_process(args)
         return
-    baseline_rev = None if args.baseline_rev.lower() == "none" else args.baseline_rev
-    roots = code_roots(baseline_rev)
+    roots = code_roots(args.baseline_rev)
     print(f"start: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {load_average()}")
     in_process_latencies, in_process_cpu, in_process_answers = in_process(args, roots)
     with tempfile.TemporaryDirectory() as workdir:

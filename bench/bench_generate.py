@@ -88,8 +88,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    baseline_rev = None if args.baseline_rev.lower() == "none" else args.baseline_rev
-    roots = code_roots(baseline_rev)
+    roots = code_roots(args.baseline_rev)
     print(f"start: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {load_average()}")
     seconds: dict[str, list[float]] = {name: [] for name in roots}
     cpu_seconds: dict[str, list[float]] = {name: [] for name in roots}

@@ -140,8 +140,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    baseline_rev = None if args.baseline_rev.lower() == "none" else args.baseline_rev
-    roots = code_roots(baseline_rev)
+    roots = code_roots(args.baseline_rev)
     print(f"start: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {load_average()}")
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
