@@ -22,6 +22,7 @@ import torch
 import transformers
 
 import hyenadna
+from allocator import keep_freed_buffers
 from dna_tasks import (
     JSON_CONTENT_TYPE,
     NUCLEOTIDE_IDS,
@@ -56,6 +57,7 @@ def load_model(
             "(an unpacked model.tar.gz or a LongSafari *-seqlen-hf checkpoint)"
         )
     _check_vocabulary(model_dir)
+    keep_freed_buffers()  # requests reuse mapped activation memory (see allocator.py)
     device = device or select_device()
     transformers.utils.logging.disable_progress_bar()  # no tqdm bar per load in the server log
     model = hyenadna.HyenaDNAForCausalLM.from_pretrained(model_dir, local_files_only=True)
