@@ -7,7 +7,8 @@ CHECKOV_VENV := .venv-checkov
 # What `make deploy` runs besides SAM: boto3 + sagemaker-core + the hyenaflow CLI, no torch.
 DEPLOY_VENV := .venv-deploy
 DEPLOY_PARAMETERS := .aws-sam/deploy-parameters.yaml
-# The containers run Python 3.12 (hyenaflow/images.py); the torch-free checks run on it too.
+# The containers (hyenaflow/images.py) and the Lambda functions (template.yaml) run Python 3.12:
+# `make build` and the 3.12 checks use it.
 # pyenv machines (this project's CI) keep 3.12 beside the default 3.11, off PATH: look there first.
 PYTHON312 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
 PY312_VENV := .venv-py312
@@ -43,7 +44,7 @@ $(DEPLOY_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(DEPLOY_VENV)/bin/pip install -q -c $(CONSTRAINTS) -e '.[deploy]'
 	touch $@
 
-$(PY312_VENV)/.installed: requirements/py312.txt
+$(PY312_VENV)/.installed: requirements/py312.txt functions/requirements.txt
 	$(PYTHON312) -m venv $(PY312_VENV)
 	$(PY312_VENV)/bin/pip install -q -r requirements/py312.txt
 	touch $@
@@ -56,7 +57,7 @@ test: venv tools ## set up and run every test, plus template checks and the Pyth
 	$(PY) -m pytest -q -ra
 	$(MAKE) test-py312
 
-test-py312: ## training/inference code on the containers' Python 3.12 (torch-free parts; docs/deploy.md)
+test-py312: ## the Lambda handlers and the containers' torch-free code on Python 3.12 (docs/deploy.md)
 	@if $(PYTHON312) -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then \
 		$(MAKE) $(PY312_VENV)/.installed && $(PY312_VENV)/bin/python -m pytest -q -ra -p no:cacheprovider tests/py312; \
 	else echo "test-py312: no Python 3.12 at '$(PYTHON312)'; the Python 3.12 checks did NOT run (make test-py312 PYTHON312=/path/to/python3.12)"; fi
@@ -77,18 +78,22 @@ validate: tools ## sam validate --lint, cfn-lint, checkov on template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact -f template.yaml --framework cloudformation --config-file .checkov.yaml
 
+# The functions run on Lambda's python3.12 (template.yaml): python3.11 is past its function-create
+# block date (2026-07-31, docs/deploy.md). `sam build` needs a python3.12 on PATH to install the
+# packages for that runtime, hence the PATH prefix.
 # Lambda cannot write __pycache__ into its read-only /var/task, and `sam build` ships no .pyc, so
 # without this step every cold start compiles boto3, Powertools and pydantic from source (~0.6 s of
 # CPU per handler, bench/bench_lambda_cold_import.py). unchecked-hash: the .pyc are used whatever the
-# zip does to file times. .venv-sam's Python is 3.11, the functions' runtime, as the .pyc must be.
+# zip does to file times. They are compiled by Python 3.12, the functions' runtime, as they must be.
 # numpy comes in only as Biopython's declared dependency; no Lambda imports it (the GenBank/EMBL
 # scanner does not; tests/unit/test_ingest_imports.py), so it is dropped from the Biopython layer
 # (65 MB), the only place pip puts it.
-build: tools ## sam build, then byte-compile the function packages and the Biopython layer
-	$(SAM_VENV)/bin/sam build
+build: tools ## sam build (python3.12 runtime), then byte-compile the function packages and the Biopython layer
+	@$(PYTHON312) -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 || { \
+		echo "make build: the Lambda runtime is python3.12 and '$(PYTHON312)' is not Python 3.12 (make build PYTHON312=/path/to/python3.12)"; exit 1; }
+	PATH="$$(dirname "$$(command -v $(PYTHON312))"):$$PATH" $(SAM_VENV)/bin/sam build
 	rm -rf .aws-sam/build/BiopythonLayer/python/numpy .aws-sam/build/BiopythonLayer/python/numpy.libs .aws-sam/build/BiopythonLayer/python/numpy-*.dist-info
-	$(SAM_VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version'
-	$(SAM_VENV)/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build > /dev/null
+	$(PYTHON312) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build > /dev/null
 
 deploy: build $(DEPLOY_VENV)/.installed ## sam deploy --guided with the Region's container images, then upload the training code
 	$(DEPLOY_VENV)/bin/hyenaflow deploy-parameters --out $(DEPLOY_PARAMETERS) --parameter-overrides '$(PARAMETER_OVERRIDES)'

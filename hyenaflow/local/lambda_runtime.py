@@ -63,6 +63,7 @@ class LambdaFunction:
     dead_letter_arn: str | None = None  # DeadLetterQueue target (SQS/SNS)
     region: str = "us-east-1"
     reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; None: the account's pool
+    runtime: str = "python3.12"  # the template's Runtime; handlers run on this process's Python
 
     @property
     def arn(self) -> str:
@@ -108,6 +109,7 @@ def functions_from_template(
             dead_letter_arn=dead_letter.get("TargetArn"),
             region=region,
             reserved_concurrency=None if reserved is None else int(reserved),
+            runtime=properties.get("Runtime", globals_.get("Runtime", "python3.12")),
         )
     return functions
 
@@ -354,7 +356,7 @@ class LambdaRuntime:
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
                 "AWS_REGION": function.region,
                 "AWS_DEFAULT_REGION": function.region,
-                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
                 "LAMBDA_TASK_ROOT": str(function.code_dir),
                 "_HANDLER": function.handler,
                 # No X-Ray daemon locally; Powertools Tracer would try to reach one.

@@ -27,7 +27,7 @@ Parameters:
     Default: local-test
 Globals:
   Function:
-    Runtime: python3.11
+    Runtime: python3.12
     CodeUri: functions/
     Timeout: 30
     Environment:

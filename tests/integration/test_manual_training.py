@@ -261,7 +261,7 @@ def _stack_with_function(environment: dict[str, str]) -> dict[str, Any]:
             "StartTrainingFunction": {
                 "Type": "AWS::Lambda::Function",
                 "Properties": {
-                    "Runtime": "python3.11",
+                    "Runtime": "python3.12",
                     "Handler": "start_training.handler.lambda_handler",
                     "Role": {"Fn::GetAtt": ["Role", "Arn"]},
                     "Code": {"ZipFile": "def lambda_handler(event, context): pass"},

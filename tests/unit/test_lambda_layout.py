@@ -175,12 +175,17 @@ def test_sam_build_copies_the_shared_files_into_every_function_package() -> None
             )
 
 
+# The bytecode of the functions' runtime, python3.12 (template.yaml): its cache tag and the magic
+# number its .pyc start with (3531 for 3.12, importlib.util.MAGIC_NUMBER there). A .pyc of another
+# Python is ignored, and Lambda compiles the source again at every cold start.
+RUNTIME_CACHE_TAG = "cpython-312"
+RUNTIME_PYC_MAGIC = (3531).to_bytes(2, "little") + b"\r\n"
+
+
 @pytest.mark.slow
 def test_make_build_ships_bytecode_that_lambda_uses_without_checking_sources() -> None:
     """Checks the output of `make build`; skipped when there is none. Lambda cannot write
-    __pycache__ (read-only /var/task), so the packages carry unchecked-hash .pyc for Python 3.11."""
-    import importlib.util
-
+    __pycache__ (read-only /var/task), so the packages carry unchecked-hash .pyc for Python 3.12."""
     build = REPO / ".aws-sam" / "build"
     if not build.is_dir():
         pytest.skip("no .aws-sam/build: run `make build` first")
@@ -188,13 +193,20 @@ def test_make_build_ships_bytecode_that_lambda_uses_without_checking_sources() -
         package = build / name
         for module in ("pipeline/observability.py", "botocore/client.py", "pydantic/main.py"):
             source = package / module
-            cached = Path(importlib.util.cache_from_source(str(source)))
+            cached = source.parent / "__pycache__" / f"{source.stem}.{RUNTIME_CACHE_TAG}.pyc"
             assert cached.is_file(), (
                 f"{name}: no {cached.relative_to(package)} (run `make build`, not `sam build`)"
             )
-            flags = int.from_bytes(cached.read_bytes()[4:8], "little")
+            header = cached.read_bytes()[:8]
+            assert header[:4] == RUNTIME_PYC_MAGIC, f"{cached}: not Python 3.12 bytecode"
+            flags = int.from_bytes(header[4:8], "little")
             assert flags == 0b01, f"{cached}: not an unchecked-hash .pyc (flags {flags:#b})"
         assert not (package / "numpy").exists(), f"{name}: numpy is in the package but no Lambda imports it"
+        compiled_extensions = {path.name for path in package.rglob("*.so")}
+        assert compiled_extensions, f"{name}: no compiled extension (pydantic_core?)"
+        assert all(f"{RUNTIME_CACHE_TAG}-aarch64" in so for so in compiled_extensions), (
+            f"{name}: extensions for another Python or architecture: {sorted(compiled_extensions)}"
+        )
 
 
 def _build() -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,35 @@ def _env(function: str) -> dict[str, Any]:
     return merged
 
 
+# Lambda's Python runtimes and the day each stops accepting new functions ("Block function
+# create"), as https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html lists them. After
+# that day `sam deploy` of a new stack fails at CreateFunction: python3.11 reached it on
+# 2026-07-31, while this template still named it.
+PYTHON_RUNTIME_CREATE_BLOCKED = {
+    "python3.10": date(2026, 7, 31),
+    "python3.11": date(2026, 7, 31),
+    "python3.12": date(2028, 11, 30),
+    "python3.13": date(2029, 7, 31),
+    "python3.14": date(2029, 7, 31),
+}
+
+
+def test_the_functions_runtime_accepts_new_functions_for_at_least_another_year() -> None:
+    """Fails a year before Lambda stops creating functions on the runtime: time to move on."""
+    runtime = TEMPLATE["Globals"]["Function"]["Runtime"]
+    blocked = PYTHON_RUNTIME_CREATE_BLOCKED[runtime]
+    assert date.today() + timedelta(days=365) < blocked, (
+        f"{runtime} stops accepting new Lambda functions on {blocked}: move template.yaml (and the "
+        "Biopython layer, `make build`'s Python) to a newer runtime"
+    )
+    layer = RESOURCES["BiopythonLayer"]
+    assert layer["Properties"]["CompatibleRuntimes"] == [runtime]
+    assert layer["Metadata"]["BuildMethod"] == runtime
+
+
 def test_every_function_handler_module_exists_with_a_lambda_handler() -> None:
     assert TEMPLATE["Globals"]["Function"]["CodeUri"] == "functions/"
-    assert TEMPLATE["Globals"]["Function"]["Runtime"] == "python3.11"
+    assert TEMPLATE["Globals"]["Function"]["Runtime"] == "python3.12"
     handlers = {}
     for name, function in FUNCTIONS.items():
         handler = function["Properties"]["Handler"]
@@ -452,7 +479,7 @@ def test_biopython_ships_in_a_layer_only_ingest_has() -> None:
     layers = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::LayerVersion"}
     assert list(layers) == ["BiopythonLayer"]
     layer = layers["BiopythonLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.11", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "python3.12", "BuildArchitecture": "arm64"}
     assert layer["Properties"]["CompatibleRuntimes"] == [TEMPLATE["Globals"]["Function"]["Runtime"]]
     assert layer["Properties"]["CompatibleArchitectures"] == TEMPLATE["Globals"]["Function"]["Architectures"]
     attached = {name: f["Properties"].get("Layers", []) for name, f in FUNCTIONS.items()}
