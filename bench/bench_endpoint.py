@@ -55,6 +55,7 @@ def parse_args() -> argparse.Namespace:
         "--baseline-rev", default=BASELINE_REV, help="commit to compare with ('none': this checkout only)"
     )
     parser.add_argument("--child-in-process", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-linear-floor", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -141,6 +142,46 @@ def child_in_process(args: argparse.Namespace) -> None:
             latencies.append(time.perf_counter() - started)
             cpu_times.append(time.process_time() - cpu_started)
     print(json.dumps({"latencies": latencies, "cpu_times": cpu_times, "answer": json.loads(answer)}))
+
+
+def child_linear_floor(args: argparse.Namespace) -> None:
+    """The lower bound of a `score` call in float32: its position-wise linear layers alone.
+
+    Every nn.Linear outside the implicit filters (those are cached per length) runs once per
+    token: time each as a bare F.linear on random rows of the token count the model sees, on this
+    machine's BLAS with the same threads. No implementation of the same model and precision does
+    less arithmetic per request, so no caching gets a call below this; FFTs, GELU and norms add to it.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    import inference
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    loaded = inference.load_model(args.model_dir)
+    seen: list[int] = []
+    hook = loaded.model.lm_head.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[0].shape[-2]))
+    body = json.dumps({"task": "score", "sequences": [phix_window(args.length)]})
+    inference.predict_fn(inference.input_fn(body, "application/json"), loaded)
+    hook.remove()
+    tokens = seen[0]
+    total_s, flop = 0.0, 0
+    for name, module in loaded.model.named_modules():
+        if not isinstance(module, torch.nn.Linear) or ".filter_fn." in f".{name}.":
+            continue
+        rows = torch.randn(tokens, module.in_features)
+        with torch.inference_mode():
+            for _ in range(5):
+                F.linear(rows, module.weight, module.bias)
+            samples = []
+            for _ in range(50):
+                started = time.perf_counter()
+                F.linear(rows, module.weight, module.bias)
+                samples.append(time.perf_counter() - started)
+        total_s += statistics.median(samples)
+        flop += 2 * tokens * module.in_features * module.out_features
+    print(json.dumps({"tokens": tokens, "seconds": total_s, "flop": flop}))
 
 
 def in_process(
@@ -237,11 +278,18 @@ def main() -> None:
     if args.child_in_process:
         child_in_process(args)
         return
+    if args.child_linear_floor:
+        child_linear_floor(args)
+        return
     roots = code_roots(args.baseline_rev)
     print(f"start: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {load_average()}")
     in_process_latencies, in_process_cpu, in_process_answers = in_process(args, roots)
     with tempfile.TemporaryDirectory() as workdir:
         http_results = over_http(args, roots, Path(workdir))
+    floor_args = [str(Path(__file__).resolve()), "--child-linear-floor", "--model-dir", str(args.model_dir)]
+    floor_args += ["--length", str(args.length)]
+    floor_args += ["--torch-threads", str(args.torch_threads)] if args.torch_threads else []
+    floor = json.loads(run_child(roots[list(roots)[-1]], floor_args).splitlines()[-1])
     print(f"end: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {load_average()}")
 
     threads_note = args.torch_threads or os.environ.get("OMP_NUM_THREADS") or "default (all cores)"
@@ -291,6 +339,11 @@ def main() -> None:
             for name in names
         )
         + " |"
+    )
+    print(
+        f"\nfloor (float32): the position-wise linear layers alone, {floor['tokens']} tokens: "
+        f"{floor['seconds'] * 1e3:.1f} ms ({floor['flop'] / 1e9:.2f} GFLOP at "
+        f"{floor['flop'] / floor['seconds'] / 1e9:.0f} GFLOP/s, this machine's BLAS, same threads)"
     )
     if len(names) > 1:
         base, ours = (statistics.median(in_process_latencies[name]) for name in names)
