@@ -78,9 +78,9 @@ validate: tools ## sam validate --lint, cfn-lint, checkov on template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact -f template.yaml --framework cloudformation --config-file .checkov.yaml
 
-# The functions run on Lambda's python3.12 (template.yaml): python3.11 is past its function-create
-# block date (2026-07-31, docs/deploy.md). `sam build` needs a python3.12 on PATH to install the
-# packages for that runtime, hence the PATH prefix.
+# The functions run on Lambda's python3.12 (template.yaml; why: docs/deploy.md, prerequisites).
+# `sam build` needs a python3.12 on PATH to install the packages for that runtime, hence the PATH
+# prefix.
 # Lambda cannot write __pycache__ into its read-only /var/task, and `sam build` ships no .pyc, so
 # without this step every cold start compiles boto3, Powertools and pydantic from source (~0.6 s of
 # CPU per handler, bench/bench_lambda_cold_import.py). unchecked-hash: the .pyc are used whatever the

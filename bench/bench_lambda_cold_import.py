@@ -15,8 +15,8 @@ has already imported when it imports the handler (RUNTIME_PRELOADED):
 - `sam build` output has no .pyc: "no .pyc" compiles every imported module at every cold start;
   "with .pyc" is the package after `make build`, which byte-compiles it (unchecked-hash);
 - the Lambda runtime's variables (LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME; the X-Ray SDK
-  behaves differently outside Lambda) and the template's; tracing on (the template's
-  `Tracing: Active`) and off (POWERTOOLS_TRACE_DISABLED=true).
+  behaves differently outside Lambda) and the template's; the X-Ray SDK off (the template's
+  default, POWERTOOLS_TRACE_DISABLED=true) and on (stack parameter TraceAwsCalls=true).
 
 Samples of the trees and settings are interleaved, so load changes hit them alike. The child also
 reports whether torch/numpy/transformers/sagemaker/Biopython or the X-Ray SDK were imported.
@@ -160,7 +160,7 @@ def main() -> None:
     print(f"{version} (the functions' runtime), {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     print(f"loaded before the clocks start, as Lambda's runtime has them: {RUNTIME_PRELOADED}")
     print(
-        "| tree | handler | .pyc | tracing | CPU median ms | CPU min ms | wall median ms | X-Ray SDK | heavy |"
+        "| tree | handler | .pyc | X-Ray SDK (TraceAwsCalls) | CPU median ms | CPU min ms | wall median ms | X-Ray SDK imported | heavy |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for module in HANDLERS:
@@ -180,7 +180,7 @@ def main() -> None:
             xray = {r["xray"] for r in samples}
             heavy = sorted({m for r in samples for m in r["heavy"]})
             print(
-                f"| {tree} | {module} | {'yes' if compiled else 'no'} | {'on' if tracing else 'off'} | "
+                f"| {tree} | {module} | {'yes' if compiled else 'no'} | {'on' if tracing else 'off (default)'} | "
                 f"{statistics.median(cpu):.0f} | {cpu[0]:.0f} | {statistics.median(wall):.0f} | "
                 f"{'yes' if xray == {True} else 'no'} | {', '.join(heavy) or 'none'} |",
                 flush=True,

@@ -1,10 +1,14 @@
 """Powertools logging, tracing and metrics for the handlers (a Lambda container runs one function,
 so one logger, tracer and metrics object serve it; the names come from POWERTOOLS_* variables).
 
-Tracing: the template deploys every function with `Tracing: Active`, and there Powertools' Tracer
-records the handler and the boto3 calls through the X-Ray SDK. Where tracing is off the Tracer is
-never made, so the X-Ray SDK is never imported: making a Tracer imports it even when it is
-disabled (~60 ms of a cold start inside Lambda, ~180 ms outside, where the SDK also builds a
+Tracing: the template deploys every function with `Tracing: Active`, so Lambda records each
+invocation in X-Ray without any code here. With the stack parameter TraceAwsCalls=true
+(POWERTOOLS_TRACE_DISABLED=false) Powertools' Tracer also records the handler and its boto3 and
+NCBI calls as subsegments, through the X-Ray SDK; that is off by default: the SDK costs ~30 ms of
+each cold start and is in maintenance mode since 2026-02-25, unsupported from 2027-02-25 (AWS
+X-Ray developer guide, "X-Ray SDK and daemon end of support timeline"). Where tracing is off the
+Tracer is never made, so the X-Ray SDK is never imported: making a Tracer imports it even when it
+is disabled (~60 ms of a cold start inside Lambda, ~180 ms outside, where the SDK also builds a
 sampling client). The Tracer patches only the libraries the functions call out through:
 botocore (every AWS call) and http.client (poll_genbank's NCBI requests); Powertools' default
 patches every library the X-Ray SDK knows (sqlite3, psycopg, pymongo, ...), importing those

@@ -359,11 +359,11 @@ class LambdaRuntime:
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
                 "LAMBDA_TASK_ROOT": str(function.code_dir),
                 "_HANDLER": function.handler,
-                # No X-Ray daemon locally; Powertools Tracer would try to reach one.
-                "POWERTOOLS_TRACE_DISABLED": "true",
             }
         )
         os.environ.update(function.environment)
+        # No X-Ray daemon locally, whatever TraceAwsCalls says: Powertools' Tracer would try to reach one.
+        os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
         try:
             yield
         finally:

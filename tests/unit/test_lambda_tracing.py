@@ -1,5 +1,5 @@
-"""Tracing: the X-Ray SDK is imported by a handler only where tracing is on (in Lambda, with the
-template's `Tracing: Active`), never where it is off: it is most of a cold import otherwise."""
+"""Tracing: the X-Ray SDK is imported by a handler only where SDK tracing is on (in Lambda, with
+the stack parameter TraceAwsCalls=true), never where it is off: it is ~30 ms of a cold import."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hyenaflow.local.template import load_template
+from hyenaflow.local.template import IntrinsicResolver, load_template
 from tests.support.lambda_import import FUNCTIONS, HANDLERS, REPO
 from tests.support.lambda_import import imported_in_lambda as _imported_in_lambda
 
@@ -39,8 +39,8 @@ def test_with_tracing_disabled_a_handler_never_imports_the_xray_sdk(handler):
 
 
 @pytest.mark.parametrize("handler", ["ingest_fasta", "start_training"])
-def test_with_tracing_on_as_deployed_the_handler_traces_through_the_xray_sdk(handler):
-    imported = imported_in_lambda(handler)
+def test_with_trace_aws_calls_the_handler_traces_through_the_xray_sdk(handler):
+    imported = imported_in_lambda(handler, POWERTOOLS_TRACE_DISABLED="false")
     # Patched: botocore (AWS calls) and http.client (NCBI), not every library the SDK knows.
     assert imported == {
         "xray": True,
@@ -68,11 +68,30 @@ def tracing_enabled_in(environments: list[dict[str, str]]) -> list[bool]:
     return json.loads(result.stdout)
 
 
-def test_the_template_deploys_with_tracing_on():
-    globals_ = load_template(REPO / "template.yaml")["Globals"]["Function"]
-    assert globals_["Tracing"] == "Active"
-    assert "POWERTOOLS_TRACE_DISABLED" not in globals_["Environment"]["Variables"]
-    assert tracing_enabled_in([{"LAMBDA_TASK_ROOT": "/var/task"}]) == [True]
+def _deployed_tracing(**parameters: str) -> tuple[str, str]:
+    """The functions' `Tracing` and POWERTOOLS_TRACE_DISABLED as CloudFormation would resolve
+    them with the template's defaults and `parameters`."""
+    template = load_template(REPO / "template.yaml")
+    values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()} | parameters
+    resolver = IntrinsicResolver(template, {}, values, region="us-east-1", stack_name="hyenaflow")
+    globals_ = template["Globals"]["Function"]
+    return globals_["Tracing"], resolver.resolve(
+        globals_["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]
+    )
+
+
+def test_the_template_traces_invocations_and_loads_the_xray_sdk_only_with_trace_aws_calls():
+    # Lambda records every invocation (Tracing: Active); the X-Ray SDK, in maintenance mode and
+    # unsupported from 2027-02-25, only where TraceAwsCalls asks for subsegments.
+    assert _deployed_tracing() == ("Active", "true")
+    assert _deployed_tracing(TraceAwsCalls="true") == ("Active", "false")
+    in_lambda = {"LAMBDA_TASK_ROOT": "/var/task"}
+    assert tracing_enabled_in(
+        [
+            in_lambda | {"POWERTOOLS_TRACE_DISABLED": "true"},
+            in_lambda | {"POWERTOOLS_TRACE_DISABLED": "false"},
+        ]
+    ) == [False, True]
 
 
 def test_tracing_is_off_where_powertools_would_not_trace():

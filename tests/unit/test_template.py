@@ -52,13 +52,14 @@ def _env(function: str) -> dict[str, Any]:
     return merged
 
 
-# Lambda's Python runtimes and the day each stops accepting new functions ("Block function
-# create"), as https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html lists them. After
-# that day `sam deploy` of a new stack fails at CreateFunction: python3.11 reached it on
-# 2026-07-31, while this template still named it.
+# Lambda's Python runtimes and the day each stops accepting new functions ("create-block"), from
+# cfn-lint 1.58.0's cfnlint/data/AdditionalSpecs/LmbdRuntimeLifecycle.json (October 2026; the
+# Lambda guide's runtime table, https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html,
+# gave python3.10/3.11 a year earlier in older copies). After that day a new stack naming the
+# runtime fails at CreateFunction; a month later existing functions cannot be updated.
 PYTHON_RUNTIME_CREATE_BLOCKED = {
-    "python3.10": date(2026, 7, 31),
-    "python3.11": date(2026, 7, 31),
+    "python3.10": date(2027, 2, 1),
+    "python3.11": date(2027, 7, 31),
     "python3.12": date(2028, 11, 30),
     "python3.13": date(2029, 7, 31),
     "python3.14": date(2029, 7, 31),
@@ -490,3 +491,28 @@ def test_biopython_ships_in_a_layer_only_ingest_has() -> None:
     function_pins = _pins(REPO / TEMPLATE["Globals"]["Function"]["CodeUri"] / "requirements.txt")
     assert layer_pins["biopython"] == _pins(REPO / "requirements" / "constraints.txt")["biopython"]
     assert not {"biopython", "numpy"} & set(function_pins)
+
+
+def test_every_role_of_a_blue_green_update_can_read_its_rollback_alarms() -> None:
+    # SageMaker's guide: "Ensure that your IAM execution role has permission to perform the
+    # cloudwatch:DescribeAlarms action on the auto-rollback alarms you specify". Which role is
+    # meant is not said: the endpoint's execution role and both callers of UpdateEndpoint have it.
+    alarms = [{"Fn::GetAtt": [name, "Arn"]} for name in ("EndpointErrorsAlarm", "EndpointLatencyAlarm")]
+    watch = _sagemaker_role_statements()["WatchRollbackAlarms"]
+    assert (watch["Effect"], watch["Action"], watch["Resource"]) == (
+        "Allow",
+        "cloudwatch:DescribeAlarms",
+        alarms,
+    )
+    for function in ("DeployModelFunction", "ReconcileFunction"):
+        assert _env(function)["ROLLBACK_ALARM_NAMES"] == {
+            "Fn::Sub": "${EndpointErrorsAlarm},${EndpointLatencyAlarm}"
+        }
+        statements = [
+            s
+            for policy in FUNCTIONS[function]["Properties"]["Policies"]
+            if "Statement" in policy
+            for s in policy["Statement"]
+        ]
+        described = [s["Resource"] for s in statements if s.get("Action") == "cloudwatch:DescribeAlarms"]
+        assert described == [alarms], function
