@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna"
 REFERENCE_DIR = FIXTURES / "tiny_reference"
 REFERENCE_IO = FIXTURES / "tiny_reference_io.safetensors"
 PHAGE = Path(__file__).resolve().parents[1] / "fixtures" / "fasta" / "lambda_phage_NC_001416.fa"
-SETTINGS = EndpointSettings(batch_tokens=2048)  # small passes, so batches split into several
+SETTINGS = EndpointSettings(batch_tokens=2048, batch_pass_tokens=2048)  # small passes: batches split
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,27 @@ def test_score_batch_of_mixed_lengths_equals_one_at_a_time(loaded, genome):
         assert np.allclose(
             together["per_base_log_likelihood"][1:], alone["per_base_log_likelihood"][1:], atol=PER_BASE_ATOL
         )
+
+
+def test_a_batch_runs_in_passes_of_batch_pass_tokens_with_the_results_of_one_pass(genome):
+    # 16 x 1 kb (bucket 1,024 tokens): four passes of 4 sequences with the default 4,096 tokens a
+    # pass (activations that stay mapped, allocator.py), one pass of 16 with 16,384; same answers.
+    sequences = [genome[i * 1000 : i * 1000 + 1000] for i in range(16)]
+    results, passes = {}, {}
+    for pass_tokens in (EndpointSettings().batch_pass_tokens, 16384):
+        settings = EndpointSettings(batch_pass_tokens=pass_tokens)
+        model = inference.load_model(REFERENCE_DIR, torch.device("cpu"), settings)
+        rows = passes.setdefault(pass_tokens, [])
+
+        def count_rows(_module, _args, kwargs, _output, rows=rows):
+            rows.append(kwargs["input_ids"].shape[0])
+
+        hook = model.model.base_model.register_forward_hook(count_rows, with_kwargs=True)
+        request = parse_request({"task": "score", "sequences": sequences}, settings)
+        results[pass_tokens] = [r["log_likelihood"] for r in run_task(request, model)["results"]]
+        hook.remove()
+    assert passes == {4096: [4, 4, 4, 4], 16384: [16]}
+    assert results[4096] == pytest.approx(results[16384], abs=summed_log_likelihood_atol(999))
 
 
 def test_embed_batch_of_mixed_lengths_equals_one_at_a_time_and_the_unpadded_model(loaded, genome):
