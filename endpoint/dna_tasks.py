@@ -78,14 +78,13 @@ class EndpointSettings:
     max_batch: int = 64  # sequences (or variants) per request
     max_seq_len: int | None = None  # tighter than the model's max_seq_len, if set
     max_new_tokens: int = 1024  # generated bases per request, all prompts together
-    # A sequence longer than this many padded tokens runs alone, through the model's chunked
-    # forward with this many positions per chunk (bounds activation memory: a megabase in a few GB).
-    batch_tokens: int = 65536
-    # Padded tokens per forward pass of several sequences sharing a length bucket. Small passes
-    # keep every activation under glibc's 32 MiB mmap ceiling, so they come back from the heap
-    # already mapped (allocator.py): 16 x 1 kb ran at 21.3 ms per sequence in one 16k-token pass,
-    # 16.8 ms in passes of 4,096 tokens, 17.8 at 8,192 (bench/bench_endpoint.py batching row).
-    batch_pass_tokens: int = 4096
+    # Padded tokens per forward pass: sequences of one length bucket share a pass up to this; a
+    # longer sequence runs alone through the model's chunked forward, this many positions per
+    # chunk. Small passes keep every activation under glibc's 32 MiB mmap ceiling, so freed ones
+    # come back from the heap already mapped (allocator.py): 16 x 1 kb took 21.3 ms per sequence
+    # in one pass, 16.8 in passes of 4,096 tokens; 32 kb through small-32k 6.6 s in one pass, 4.4 s
+    # in chunks of 4,096 (bench/bench_endpoint.py; docs/benchmarks.md).
+    batch_tokens: int = 4096
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> EndpointSettings:
@@ -107,7 +106,6 @@ class EndpointSettings:
             max_seq_len=positive_int("MAX_SEQ_LEN", None),
             max_new_tokens=positive_int("MAX_NEW_TOKENS", cls.max_new_tokens),
             batch_tokens=positive_int("BATCH_TOKENS", cls.batch_tokens),
-            batch_pass_tokens=positive_int("BATCH_PASS_TOKENS", cls.batch_pass_tokens),
         )
 
 
@@ -455,10 +453,9 @@ def bucket_length(length: int, max_seq_len: int) -> int:
 def _forward_batches(sequences: list[str], loaded: LoadedModel):
     """Yield (index, token ids [L], final hidden states [L, D]) for every sequence.
 
-    Sequences sharing a length bucket run together, up to `batch_pass_tokens` padded tokens a
-    pass (one sequence a pass when it alone is longer). A sequence longer than `batch_tokens` runs
-    through the model's chunked forward (memory bounded by `batch_tokens` positions at a time: a
-    megabase fits in a few GB).
+    Sequences sharing a length bucket run together, up to `batch_tokens` padded tokens a pass. A
+    sequence longer than that runs alone through the model's chunked forward (memory bounded by
+    `batch_tokens` positions at a time: a megabase fits in a few GB).
     """
     buckets: dict[int, list[int]] = {}
     for index, sequence in enumerate(sequences):
@@ -466,7 +463,7 @@ def _forward_batches(sequences: list[str], loaded: LoadedModel):
     backbone = loaded.model.base_model
     batch_tokens = loaded.settings.batch_tokens
     for padded_length, indices in sorted(buckets.items()):
-        rows_per_pass = max(1, loaded.settings.batch_pass_tokens // padded_length)
+        rows_per_pass = max(1, batch_tokens // padded_length)
         for start in range(0, len(indices), rows_per_pass):
             chunk = indices[start : start + rows_per_pass]
             ids = np.full((len(chunk), padded_length), hyenadna.PAD_ID, dtype=np.int64)

@@ -501,7 +501,9 @@ class HyenaOperator(nn.Module):
         # Long convolutions, a group of channels at a time (channels are independent); each
         # group's filters come from the filter MLP's features, computed once for all positions.
         n = fast_fft_size(2 * length - 1)
-        group = max(1, min(d, chunk * d // n))  # FFT buffers of about one chunk's activations
+        # FFT buffers of at most LONG_CONV_GROUP_ELEMENTS reals per group of channels (8 channels
+        # of a megabase), whatever the chunk: each group reads the filter features of every position.
+        group = max(1, min(d, LONG_CONV_GROUP_ELEMENTS // (batch * n)))
         positions, t = self.filter_fn.pos_emb(length)
         features = None
         for a in range(0, length, chunk):
@@ -525,6 +527,10 @@ class HyenaOperator(nn.Module):
         for a in range(0, length, chunk):
             gated = (u[..., a : a + chunk] * x_0[..., a : a + chunk]).transpose(1, 2)
             hidden_states[:, a : a + chunk] += F.linear(gated, self.out_proj.weight, self.out_proj.bias)
+
+
+# Reals in one group's FFT buffers in `HyenaOperator.add_in_chunks_` (64 MiB in float32).
+LONG_CONV_GROUP_ELEMENTS = 1 << 24
 
 
 class HyenaOperatorState:

@@ -256,10 +256,10 @@ def test_unacceptable_accept_header_is_a_client_error_and_json_accepts_are_serve
 
 def test_settings_come_from_the_environment_and_bad_values_name_the_variable():
     settings = EndpointSettings.from_env(
-        {"MAX_BATCH": "8", "MAX_PAYLOAD_BYTES": "1000", "MAX_SEQ_LEN": "512", "BATCH_PASS_TOKENS": "2048"}
+        {"MAX_BATCH": "8", "MAX_PAYLOAD_BYTES": "1000", "MAX_SEQ_LEN": "512", "BATCH_TOKENS": "2048"}
     )
     assert (settings.max_batch, settings.max_payload_bytes, settings.max_seq_len) == (8, 1000, 512)
-    assert settings.batch_pass_tokens == 2048
+    assert settings.batch_tokens == 2048
     assert EndpointSettings.from_env({}) == EndpointSettings()
     with pytest.raises(ValueError, match="MAX_BATCH='many' must be a positive integer"):
         EndpointSettings.from_env({"MAX_BATCH": "many"})

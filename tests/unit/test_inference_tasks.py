@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hyenadna"
 REFERENCE_DIR = FIXTURES / "tiny_reference"
 REFERENCE_IO = FIXTURES / "tiny_reference_io.safetensors"
 PHAGE = Path(__file__).resolve().parents[1] / "fixtures" / "fasta" / "lambda_phage_NC_001416.fa"
-SETTINGS = EndpointSettings(batch_tokens=2048, batch_pass_tokens=2048)  # small passes: batches split
+SETTINGS = EndpointSettings(batch_tokens=2048)  # small passes, so batches split into several
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +70,13 @@ def test_score_batch_of_mixed_lengths_equals_one_at_a_time(loaded, genome):
         )
 
 
-def test_a_batch_runs_in_passes_of_batch_pass_tokens_with_the_results_of_one_pass(genome):
+def test_a_batch_runs_in_passes_of_batch_tokens_with_the_results_of_one_pass(genome):
     # 16 x 1 kb (bucket 1,024 tokens): four passes of 4 sequences with the default 4,096 tokens a
     # pass (activations that stay mapped, allocator.py), one pass of 16 with 16,384; same answers.
     sequences = [genome[i * 1000 : i * 1000 + 1000] for i in range(16)]
     results, passes = {}, {}
-    for pass_tokens in (EndpointSettings().batch_pass_tokens, 16384):
-        settings = EndpointSettings(batch_pass_tokens=pass_tokens)
+    for pass_tokens in (EndpointSettings().batch_tokens, 16384):
+        settings = EndpointSettings(batch_tokens=pass_tokens)
         model = inference.load_model(REFERENCE_DIR, torch.device("cpu"), settings)
         rows = passes.setdefault(pass_tokens, [])
 
