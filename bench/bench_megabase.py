@@ -10,8 +10,8 @@ Each case (code side x task x length) runs in a fresh process, so its peak resid
 (input_fn -> predict_fn -> output_fn). Every process runs under an address-space cap
 (`--cap-gb`, RLIMIT_AS) so a side that does not fit fails with an out-of-memory error instead
 of pushing the shared machine into swap or the OOM killer. The baseline commit runs the whole
-sequence in one forward pass; this checkout runs passes longer than BATCH_TOKENS (65,536)
-through the chunked forward.
+sequence in one forward pass (4582691, the default); this checkout runs passes longer than
+BATCH_TOKENS (4,096; 65,536 before 2026-11-29) through the chunked forward.
 """
 
 from __future__ import annotations

@@ -82,8 +82,9 @@ class EndpointSettings:
     # longer sequence runs alone through the model's chunked forward, this many positions per
     # chunk. Small passes keep every activation under glibc's 32 MiB mmap ceiling, so freed ones
     # come back from the heap already mapped (allocator.py): 16 x 1 kb took 21.3 ms per sequence
-    # in one pass, 16.8 in passes of 4,096 tokens; 32 kb through small-32k 6.6 s in one pass, 4.4 s
-    # in chunks of 4,096 (bench/bench_endpoint.py; docs/benchmarks.md).
+    # in one pass, 16.8 in passes of 4,096 tokens; 262,144 bases (large-1m shape) 67.7 s in chunks
+    # of 65,536, 50.7 s in chunks of 4,096 (bench/bench_endpoint.py, bench_megabase.py;
+    # docs/benchmarks.md).
     batch_tokens: int = 4096
 
     @classmethod
