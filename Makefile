@@ -79,8 +79,8 @@ validate: tools ## sam validate --lint, cfn-lint, checkov on template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact -f template.yaml --framework cloudformation --config-file .checkov.yaml
 
 # The functions run on Lambda's python3.12 (template.yaml; why: docs/deploy.md, prerequisites).
-# `sam build` needs a python3.12 on PATH to install the packages for that runtime, hence the PATH
-# prefix.
+# `sam build` looks for an executable named python3.12 on PATH to install the packages for that
+# runtime, hence the link to $(PYTHON312) under that name first on PATH.
 # Lambda cannot write __pycache__ into its read-only /var/task, and `sam build` ships no .pyc, so
 # without this step every cold start compiles boto3, Powertools and pydantic from source (~0.6 s of
 # CPU per handler, bench/bench_lambda_cold_import.py). unchecked-hash: the .pyc are used whatever the
@@ -91,7 +91,8 @@ validate: tools ## sam validate --lint, cfn-lint, checkov on template.yaml
 build: tools ## sam build (python3.12 runtime), then byte-compile the function packages and the Biopython layer
 	@$(PYTHON312) -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 || { \
 		echo "make build: the Lambda runtime is python3.12 and '$(PYTHON312)' is not Python 3.12 (make build PYTHON312=/path/to/python3.12)"; exit 1; }
-	PATH="$$(dirname "$$(command -v $(PYTHON312))"):$$PATH" $(SAM_VENV)/bin/sam build
+	mkdir -p .aws-sam/python312 && ln -sf "$$(command -v $(PYTHON312))" .aws-sam/python312/python3.12
+	PATH="$(CURDIR)/.aws-sam/python312:$$PATH" $(SAM_VENV)/bin/sam build
 	rm -rf .aws-sam/build/BiopythonLayer/python/numpy .aws-sam/build/BiopythonLayer/python/numpy.libs .aws-sam/build/BiopythonLayer/python/numpy-*.dist-info
 	$(PYTHON312) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build > /dev/null
 

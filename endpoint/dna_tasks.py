@@ -28,7 +28,7 @@ import math
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -80,12 +80,8 @@ class EndpointSettings:
     max_new_tokens: int = 1024  # generated bases per request, all prompts together
     # Padded tokens per forward pass: sequences of one length bucket share a pass up to this; a
     # longer sequence runs alone through the model's chunked forward, this many positions per
-    # chunk. Small passes keep every activation under glibc's 32 MiB mmap ceiling, so freed ones
-    # come back from the heap already mapped (allocator.py): 16 x 1 kb took 21.3 ms per sequence
-    # in one pass, 16.8 in passes of 4,096 tokens; 262,144 bases (large-1m shape) 67.7 s in chunks
-    # of 65,536, 50.7 s in chunks of 4,096 (bench/bench_endpoint.py, bench_megabase.py;
-    # docs/benchmarks.md).
-    batch_tokens: int = 4096
+    # chunk. None: chosen by the device when the model loads (batch_tokens_for).
+    batch_tokens: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> EndpointSettings:
@@ -106,8 +102,17 @@ class EndpointSettings:
             max_batch=positive_int("MAX_BATCH", cls.max_batch),
             max_seq_len=positive_int("MAX_SEQ_LEN", None),
             max_new_tokens=positive_int("MAX_NEW_TOKENS", cls.max_new_tokens),
-            batch_tokens=positive_int("BATCH_TOKENS", cls.batch_tokens),
+            batch_tokens=positive_int("BATCH_TOKENS", None),
         )
+
+
+def batch_tokens_for(device_type: str) -> int:
+    """BATCH_TOKENS when none is set. On CPU small passes keep every activation under glibc's
+    32 MiB mmap ceiling, so freed ones come back from the heap already mapped (allocator.py):
+    16 x 1 kb in one request 461 -> 278 ms, 262,144 bases (large-1m shape) 67.7 -> 50.7 s, against
+    passes of 65,536 (bench/bench_endpoint.py, bench/bench_megabase.py; docs/benchmarks.md). A
+    GPU has no such ceiling and wants large passes: 65,536 there, as before (not measured here)."""
+    return 4096 if device_type == "cpu" else 65536
 
 
 @dataclass
@@ -119,6 +124,10 @@ class LoadedModel:
     max_seq_len: int  # the model's, lowered by settings.max_seq_len
     settings: EndpointSettings = field(default_factory=EndpointSettings)
     model_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.settings.batch_tokens is None:  # BATCH_TOKENS unset: by the device
+            self.settings = replace(self.settings, batch_tokens=batch_tokens_for(self.device.type))
 
 
 # ---------------------------------------------------------------------------------------------

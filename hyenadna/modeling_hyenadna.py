@@ -425,10 +425,10 @@ class HyenaOperator(nn.Module):
         # Channel-first [B, C, L] from the input projection to the output projection.
         length = u.shape[1]
         # W u^T straight into channel-first rows: torch.matmul would compute u W^T and copy its
-        # transpose (a full pass over the largest activation).
-        z = u.new_empty(u.shape[0], self.in_proj.out_features, length)  # [B, (N+1) D, L]
-        for row, out in zip(u, z, strict=True):
-            torch.addmm(self.in_proj.bias[:, None], self.in_proj.weight, row.t(), out=out)
+        # transpose (a full pass over the largest activation). baddbmm, not addmm(out=...): it
+        # follows autocast (bf16 evaluation in training_job/evaluation.py).
+        weight = self.in_proj.weight.expand(u.shape[0], -1, -1)
+        z = torch.baddbmm(self.in_proj.bias[None, :, None], weight, u.transpose(1, 2))  # [B, (N+1) D, L]
         keep = None if keep is None else keep.transpose(1, 2)  # [B, 1, L]
         if keep is not None:
             z *= keep

@@ -16,6 +16,7 @@ from transformers import AutoModelForCausalLM
 
 import hyenadna
 from hyenadna import HyenaDNAConfig, HyenaDNAForCausalLM, HyenaGenerationCache
+from hyenadna import modeling_hyenadna as modeling
 from hyenadna.fft_conv import fast_fft_size
 from hyenadna.modeling_hyenadna import HyenaFilter
 
@@ -280,9 +281,14 @@ def test_generation_cache_refuses_what_it_cannot_do(reference_model):
         ({"hyena_order": 3}, 5000, 777),
         ({"hyena_order": 4}, 1000, 300),
         ({"short_filter_order": 4}, 300, 2),
+        # FFT buffers for ~3 channels a group (small_config has d_model 32): uneven channel groups
+        ({"long_conv_group_elements": 3 * 2 * 8192}, 4096, 1000),
     ],
 )
-def test_chunked_forward_equals_the_ordinary_forward(overrides, length, chunk_tokens):
+def test_chunked_forward_equals_the_ordinary_forward(overrides, length, chunk_tokens, monkeypatch):
+    overrides = dict(overrides)
+    if "long_conv_group_elements" in overrides:
+        monkeypatch.setattr(modeling, "LONG_CONV_GROUP_ELEMENTS", overrides.pop("long_conv_group_elements"))
     torch.manual_seed(5)
     model = hyenadna.HyenaDNAModel(small_config(max_seq_len=16386, **overrides)).eval()
     ids = random_ids(2, length, seed=length)

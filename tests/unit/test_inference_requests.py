@@ -21,6 +21,7 @@ from dna_tasks import (
     ScoreRequest,
     Variant,
     VariantEffectRequest,
+    batch_tokens_for,
     bucket_length,
     check_against_model,
     decode_request,
@@ -260,6 +261,9 @@ def test_settings_come_from_the_environment_and_bad_values_name_the_variable():
     )
     assert (settings.max_batch, settings.max_payload_bytes, settings.max_seq_len) == (8, 1000, 512)
     assert settings.batch_tokens == 2048
+    # Unset: by the device at load (small passes on CPU, see allocator.py; large on a GPU)
+    assert EndpointSettings.from_env({}).batch_tokens is None
+    assert (batch_tokens_for("cpu"), batch_tokens_for("cuda")) == (4096, 65536)
     assert EndpointSettings.from_env({}) == EndpointSettings()
     with pytest.raises(ValueError, match="MAX_BATCH='many' must be a positive integer"):
         EndpointSettings.from_env({"MAX_BATCH": "many"})

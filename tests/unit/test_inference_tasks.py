@@ -75,9 +75,10 @@ def test_a_batch_runs_in_passes_of_batch_tokens_with_the_results_of_one_pass(gen
     # pass (activations that stay mapped, allocator.py), one pass of 16 with 16,384; same answers.
     sequences = [genome[i * 1000 : i * 1000 + 1000] for i in range(16)]
     results, passes = {}, {}
-    for pass_tokens in (EndpointSettings().batch_tokens, 16384):
+    for pass_tokens in (None, 16384):  # None: the CPU default, 4,096
         settings = EndpointSettings(batch_tokens=pass_tokens)
         model = inference.load_model(REFERENCE_DIR, torch.device("cpu"), settings)
+        pass_tokens = model.settings.batch_tokens
         rows = passes.setdefault(pass_tokens, [])
 
         def count_rows(_module, _args, kwargs, _output, rows=rows):

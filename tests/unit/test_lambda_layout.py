@@ -202,11 +202,15 @@ def test_make_build_ships_bytecode_that_lambda_uses_without_checking_sources() -
             flags = int.from_bytes(header[4:8], "little")
             assert flags == 0b01, f"{cached}: not an unchecked-hash .pyc (flags {flags:#b})"
         assert not (package / "numpy").exists(), f"{name}: numpy is in the package but no Lambda imports it"
+    # Every package and the Biopython layer: compiled extensions for the runtime's Python on arm64
+    for package in [build / name for name in SERVERLESS_FUNCTIONS] + [build / "BiopythonLayer" / "python"]:
         compiled_extensions = {path.name for path in package.rglob("*.so")}
-        assert compiled_extensions, f"{name}: no compiled extension (pydantic_core?)"
+        assert compiled_extensions, f"{package}: no compiled extension (pydantic_core? Bio?)"
         assert all(f"{RUNTIME_CACHE_TAG}-aarch64" in so for so in compiled_extensions), (
-            f"{name}: extensions for another Python or architecture: {sorted(compiled_extensions)}"
+            f"{package}: extensions for another Python or architecture: {sorted(compiled_extensions)}"
         )
+    scanner = build / "BiopythonLayer" / "python" / "Bio" / "GenBank" / "__pycache__"
+    assert (scanner / f"Scanner.{RUNTIME_CACHE_TAG}.pyc").read_bytes()[:4] == RUNTIME_PYC_MAGIC
 
 
 def _build() -> Path:
