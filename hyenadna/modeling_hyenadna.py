@@ -359,6 +359,10 @@ class CausalDepthwiseConv1d(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
+# Reals in one group's FFT buffers in `HyenaOperator.add_in_chunks_` (64 MiB in float32).
+LONG_CONV_GROUP_ELEMENTS = 1 << 24
+
+
 class HyenaOperator(nn.Module):
     """Hyena mixer (Poli et al. 2023, arXiv 2302.10866), with the reference's parameter names.
 
@@ -527,10 +531,6 @@ class HyenaOperator(nn.Module):
         for a in range(0, length, chunk):
             gated = (u[..., a : a + chunk] * x_0[..., a : a + chunk]).transpose(1, 2)
             hidden_states[:, a : a + chunk] += F.linear(gated, self.out_proj.weight, self.out_proj.bias)
-
-
-# Reals in one group's FFT buffers in `HyenaOperator.add_in_chunks_` (64 MiB in float32).
-LONG_CONV_GROUP_ELEMENTS = 1 << 24
 
 
 class HyenaOperatorState:

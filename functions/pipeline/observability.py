@@ -8,10 +8,11 @@ NCBI calls as subsegments, through the X-Ray SDK; that is off by default: the SD
 each cold start and is in maintenance mode since 2026-02-25, unsupported from 2027-02-25 (AWS
 X-Ray developer guide, "X-Ray SDK and daemon end of support timeline"). Where tracing is off the
 Tracer is never made, so the X-Ray SDK is never imported: making a Tracer imports it even when it
-is disabled (outside Lambda, where the SDK also builds a sampling client, ~180 ms). The Tracer patches only the libraries the functions call out through:
-botocore (every AWS call) and http.client (poll_genbank's NCBI requests); Powertools' default
-patches every library the X-Ray SDK knows (sqlite3, psycopg, pymongo, ...), importing those
-present, ~10 ms more of a traced cold start for nothing the functions use.
+is disabled (outside Lambda, where the SDK also builds a sampling client, ~180 ms). The Tracer
+patches only the libraries the functions call out through: botocore (every AWS call) and
+http.client (poll_genbank's NCBI requests); Powertools' default patches every library the X-Ray
+SDK knows (sqlite3, psycopg, pymongo, ...), importing those present, ~10 ms more of a traced cold
+start for nothing the functions use.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def functions_from_template(
             dead_letter_arn=dead_letter.get("TargetArn"),
             region=region,
             reserved_concurrency=None if reserved is None else int(reserved),
-            runtime=properties.get("Runtime", globals_.get("Runtime", "python3.12")),
+            runtime=properties.get("Runtime", globals_.get("Runtime", LambdaFunction.runtime)),
         )
     return functions
 
